@@ -1,0 +1,49 @@
+# Shared helpers for ./bighorn and scripts/*. Source it; it defines functions only (and BIGHORN_ROOT).
+# shellcheck shell=bash
+
+BIGHORN_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIGHORN_MIN_JAVA=25
+
+# Prints the feature version (e.g. 25) of the JDK at $1, or nothing if $1 is not a usable JDK.
+bighorn_jdk_version() {
+    local home="$1" release version
+    [[ -x "$home/bin/java" && -x "$home/bin/javac" ]] || return 0
+    release="$home/release"
+    if [[ -r "$release" ]]; then
+        version="$(sed -n 's/^JAVA_VERSION="\([0-9]*\).*/\1/p' "$release")"
+    fi
+    if [[ -z "${version:-}" ]]; then
+        version="$("$home/bin/java" -XshowSettings:properties -version 2>&1 |
+            sed -n 's/^ *java\.specification\.version = \([0-9]*\).*/\1/p')"
+    fi
+    printf '%s' "${version:-}"
+}
+
+# Finds a JDK >= 25 and exports JAVA_HOME (and puts it first on PATH). Order: $JAVA_HOME if it is 25+,
+# /usr/lib/jvm/temurin-25-jdk-amd64, then any other /usr/lib/jvm/* that is 25 or newer (newest first).
+# Exits 1 with a message naming the places it looked when there is none.
+bighorn_find_jdk() {
+    local candidates=() looked=() home version
+    [[ -n "${JAVA_HOME:-}" ]] && candidates+=("$JAVA_HOME")
+    candidates+=(/usr/lib/jvm/temurin-25-jdk-amd64)
+    local d
+    while IFS= read -r d; do
+        candidates+=("$d")
+    done < <(ls -d /usr/lib/jvm/*/ 2>/dev/null | sed 's:/$::' | sort -V -r)
+    for home in "${candidates[@]}"; do
+        looked+=("$home")
+        version="$(bighorn_jdk_version "$home")"
+        if [[ -n "$version" && "$version" -ge "$BIGHORN_MIN_JAVA" ]]; then
+            export JAVA_HOME="$home"
+            export PATH="$JAVA_HOME/bin:$PATH"
+            return 0
+        fi
+    done
+    {
+        echo "${0##*/}: a JDK $BIGHORN_MIN_JAVA or newer is needed, and none was found."
+        echo "Looked at: JAVA_HOME (${JAVA_HOME:-unset}), /usr/lib/jvm/temurin-25-jdk-amd64, /usr/lib/jvm/*"
+        echo "Checked: ${looked[*]:-nothing}"
+        echo "Install one (e.g. Temurin 25) or set JAVA_HOME to it."
+    } >&2
+    exit 1
+}
