@@ -1,0 +1,142 @@
+package io.bighorn.dataplane.replica;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** The files of a replica directory, and the one way metadata is written: temp, fsync, rename, fsync dir. */
+final class ReplicaFiles {
+    static final String VOLUME = "volume.json";
+    static final String COUNTER = "revision.counter";
+    static final String LOCK = "replica.lock";
+    private static final Pattern LAYER_FILE = Pattern.compile("layer-(\\d+)\\.(img|json)");
+    private static final ObjectMapper JSON =
+            new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+    private final Path dir;
+
+    ReplicaFiles(Path dir) {
+        this.dir = dir;
+    }
+
+    Path dir() {
+        return dir;
+    }
+
+    Path volume() {
+        return dir.resolve(VOLUME);
+    }
+
+    Path image(long id) {
+        return dir.resolve("layer-%06d.img".formatted(id));
+    }
+
+    Path meta(long id) {
+        return dir.resolve("layer-%06d.json".formatted(id));
+    }
+
+    VolumeMeta readVolume() throws IOException {
+        VolumeMeta meta = read(volume(), VolumeMeta.class);
+        if (meta.version() != VolumeMeta.VERSION) {
+            throw new CorruptMetadataException(volume(), "unsupported format version " + meta.version());
+        }
+        if (meta.size() <= 0 || meta.size() % Replica.BLOCK != 0 || !meta.contains(meta.head())) {
+            throw new CorruptMetadataException(volume(), "bad size or head");
+        }
+        return meta;
+    }
+
+    LayerMeta readLayer(long id) throws IOException {
+        return read(meta(id), LayerMeta.class);
+    }
+
+    private static <T> T read(Path file, Class<T> type) throws IOException {
+        byte[] bytes;
+        try {
+            bytes = Files.readAllBytes(file);
+        } catch (NoSuchFileException e) {
+            throw new CorruptMetadataException(file, "missing");
+        }
+        try {
+            T value = JSON.readValue(bytes, type);
+            if (value == null) {
+                throw new CorruptMetadataException(file, "empty");
+            }
+            return value;
+        } catch (JacksonException | IllegalArgumentException | NullPointerException e) {
+            throw new CorruptMetadataException(file, "unreadable JSON: " + e.getMessage());
+        }
+    }
+
+    void writeVolume(VolumeMeta meta) throws IOException {
+        writeAtomically(volume(), meta);
+    }
+
+    void writeLayer(long id, LayerMeta meta) throws IOException {
+        writeAtomically(meta(id), meta);
+    }
+
+    private void writeAtomically(Path target, Object value) throws IOException {
+        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(value);
+        Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
+        try {
+            try (FileChannel ch = FileChannel.open(
+                    tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
+                ByteBuffer buf = ByteBuffer.wrap(bytes);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            Faults.at("meta.beforeRename:" + target.getFileName());
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            Files.deleteIfExists(tmp);
+            throw NoSpace.classify(e, "writing " + target);
+        }
+        syncDir();
+    }
+
+    void syncDir() throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        }
+    }
+
+    void deleteLayer(long id) throws IOException {
+        Files.deleteIfExists(image(id));
+        Files.deleteIfExists(meta(id));
+    }
+
+    /** Deletes layer files not in {@code keep} and temp files: what interrupted operations left behind. */
+    int deleteLeftovers(Set<Long> keep) throws IOException {
+        int deleted = 0;
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir)) {
+            for (Path f : files) {
+                String name = f.getFileName().toString();
+                Matcher m = LAYER_FILE.matcher(name);
+                boolean leftover = name.endsWith(".tmp") || (m.matches() && !keep.contains(Long.parseLong(m.group(1))));
+                if (leftover) {
+                    Files.deleteIfExists(f);
+                    deleted++;
+                }
+            }
+        }
+        if (deleted > 0) {
+            syncDir();
+        }
+        return deleted;
+    }
+}
