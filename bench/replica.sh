@@ -16,7 +16,7 @@ bighorn_find_jdk
 DIR="${1:-$(mktemp -d /var/tmp/bighorn-bench.XXXXXX)}"
 SIZE="${2:-1024}"
 SECONDS_PER_RUN="${3:-5}"
-trap 'rm -rf "$DIR/plain.img" "$DIR/replica" "$DIR/ram"' EXIT
+trap 'rm -rf "$DIR/plain.img" "$DIR/replica" "$DIR/ram" "$DIR/fresh.img" "$DIR/fresh"' EXIT
 
 (cd "$ROOT" && ./mvnw -q -B -DskipTests -pl bench -am package) >&2
 CP="$ROOT/bench/target/bighorn-bench-0.1.0-SNAPSHOT.jar:$(cat "$ROOT/bench/target/classpath.txt")"

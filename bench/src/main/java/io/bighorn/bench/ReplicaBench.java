@@ -55,28 +55,8 @@ public final class ReplicaBench {
                 segments[t].fill((byte) (t + 1));
                 buffers[t] = segments[t].asByteBuffer();
             }
-            Io plain = new Io() {
-                @Override
-                public void write(long offset, int thread) throws IOException {
-                    ch.write(buffers[thread].clear(), offset);
-                }
-
-                @Override
-                public void read(long offset, int thread) throws IOException {
-                    ch.read(buffers[thread].clear(), offset);
-                }
-            };
-            Io bighorn = new Io() {
-                @Override
-                public void write(long offset, int thread) throws IOException {
-                    replica.write(1, offset, segments[thread]);
-                }
-
-                @Override
-                public void read(long offset, int thread) throws IOException {
-                    replica.read(offset, segments[thread]);
-                }
-            };
+            Io plain = channelIo(ch, buffers);
+            Io bighorn = replicaIo(replica, segments);
             // warm up both (JIT, and allocate every block so reads hit data)
             fill(plain, size);
             fill(bighorn, size);
@@ -88,6 +68,19 @@ public final class ReplicaBench {
                             Locale.ROOT, "| 4k %s | %d | %,.0f | %,.0f | %.2f× |", op, threads, b, p, b / p));
                 }
             }
+            // first writes: every cell starts on an empty sparse file/replica four times the size
+            for (int threads : List.of(1, 8)) {
+                double p = freshRun(dir, false, threads, 4 * size, seconds, arena);
+                double b = freshRun(dir, true, threads, 4 * size, seconds, arena);
+                rows.add(String.format(
+                        Locale.ROOT,
+                        "| 4k randwrite, first writes to a sparse %d GiB | %d | %,.0f | %,.0f | %.2f× |",
+                        (4 * size) >> 30,
+                        threads,
+                        b,
+                        p,
+                        b / p));
+            }
             System.out.println("| workload | threads | Bighorn replica IOPS | FileChannel IOPS | ratio |");
             System.out.println("|---|---|---|---|---|");
             rows.forEach(System.out::println);
@@ -97,6 +90,64 @@ public final class ReplicaBench {
                     replica.info().indexRamBytes(),
                     size >> 20,
                     replica.info().indexRamBytes() / 1024.0 / (size / (double) (1L << 30)));
+        } finally {
+            Files.deleteIfExists(file);
+            deleteTree(replicaDir);
+        }
+    }
+
+    private static Io replicaIo(Replica replica, MemorySegment[] segments) {
+        return new Io() {
+            @Override
+            public void write(long offset, int thread) throws IOException {
+                replica.write(1, offset, segments[thread]);
+            }
+
+            @Override
+            public void read(long offset, int thread) throws IOException {
+                replica.read(offset, segments[thread]);
+            }
+        };
+    }
+
+    private static Io channelIo(FileChannel ch, ByteBuffer[] buffers) {
+        return new Io() {
+            @Override
+            public void write(long offset, int thread) throws IOException {
+                ch.write(buffers[thread].clear(), offset);
+            }
+
+            @Override
+            public void read(long offset, int thread) throws IOException {
+                ch.read(buffers[thread].clear(), offset);
+            }
+        };
+    }
+
+    private static double freshRun(Path dir, boolean replica, int threads, long size, double seconds, Arena arena)
+            throws Exception {
+        Path file = dir.resolve("fresh.img");
+        Path replicaDir = dir.resolve("fresh");
+        Files.deleteIfExists(file);
+        deleteTree(replicaDir);
+        MemorySegment[] segments = new MemorySegment[threads];
+        ByteBuffer[] buffers = new ByteBuffer[threads];
+        for (int t = 0; t < threads; t++) {
+            segments[t] = arena.allocate(BLOCK, BLOCK);
+            segments[t].fill((byte) (t + 1));
+            buffers[t] = segments[t].asByteBuffer();
+        }
+        try {
+            if (replica) {
+                try (Replica r = Replica.create(replicaDir, size)) {
+                    return run(replicaIo(r, segments), "randwrite", threads, size, seconds);
+                }
+            }
+            try (FileChannel ch = FileChannel.open(
+                    file, StandardOpenOption.CREATE_NEW, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                ch.truncate(size);
+                return run(channelIo(ch, buffers), "randwrite", threads, size, seconds);
+            }
         } finally {
             Files.deleteIfExists(file);
             deleteTree(replicaDir);

@@ -12,10 +12,13 @@ import java.util.function.IntUnaryOperator;
 /**
  * A compact map from 4 KiB block number to an int, in chunks of {@value #CHUNK} blocks (2 MiB).
  *
- * <p>Each chunk is one immutable {@code long[]}: a header word (bits per entry, palette size), the palette
- * (two ints a word), then {@value #CHUNK} entries of 1, 2, 4, 8 or 16 bits indexing the palette. A chunk
- * whose blocks all hold one value has no entries at all and is shared between chunks. A volume written in
- * runs therefore costs a few bytes per 2 MiB; a chunk mixing two values costs about 100 bytes.
+ * <p>Each chunk is one immutable {@code long[]}: a header word (format, bits per entry, palette size, run
+ * count), the palette (two ints a word), then either {@value #CHUNK} <em>packed</em> entries of 1, 2, 4, 8
+ * or 16 bits indexing the palette, or a list of <em>runs</em> (start and palette index, two a word). A
+ * chunk whose blocks all hold one value has neither and is shared between chunks. Compaction (at open and
+ * after a snapshot) picks the smaller of the two forms; a chunk that changes is re-encoded packed, where
+ * changing one entry is a copy and a few bit operations. So a volume written in runs costs a few bytes
+ * per 2 MiB, and a chunk of scattered 4 KiB writes in two layers about 100 bytes.
  *
  * <p>Concurrency: readers take a chunk with one volatile read and never lock. Writers copy the chunk,
  * change the copy and publish it with compare-and-set, retrying on a race, so concurrent updates of
@@ -90,7 +93,7 @@ final class BlockMap {
         }
     }
 
-    /** Re-encodes every chunk at its smallest size; callers hold off all other users. */
+    /** Re-encodes every mixed chunk at its smallest size; safe beside readers and writers. */
     void compact() {
         AtomicReferenceArray<long[]> cs = chunks;
         int[] values = new int[CHUNK];
@@ -98,7 +101,7 @@ final class BlockMap {
             long[] c = cs.get(i);
             if (paletteSize(c) > 1) {
                 decode(c, values);
-                cs.set(i, encode(values));
+                cs.compareAndSet(i, c, encode(values, true));
             }
         }
     }
@@ -125,9 +128,7 @@ final class BlockMap {
 
     /** Calls {@code consumer} for each maximal run of equal values in {@code [from, to)}, in order. */
     void forEachRun(long from, long to, RunConsumer consumer) throws IOException {
-        long runStart = from;
-        int runValue = 0;
-        boolean open = false;
+        Runs runs = new Runs(consumer);
         long b = from;
         while (b < to) {
             int ci = (int) (b >>> CHUNK_SHIFT);
@@ -136,34 +137,51 @@ final class BlockMap {
             int hi = (int) Math.min(CHUNK, to - base);
             long[] c = chunks.get(ci);
             if (paletteSize(c) == 1) {
-                int v = paletteAt(c, 0);
-                if (!open) {
-                    runStart = b;
-                    runValue = v;
-                    open = true;
-                } else if (v != runValue) {
-                    consumer.accept(runStart, b, runValue);
-                    runStart = b;
-                    runValue = v;
+                runs.at(b, paletteAt(c, 0));
+            } else if (isRuns(c)) {
+                int count = runCount(c);
+                for (int i = lo, r = runIndexOf(c, lo); i < hi; r++) {
+                    runs.at(base + i, paletteAt(c, runPalette(c, r)));
+                    i = Math.min(r + 1 < count ? runStart(c, r + 1) : CHUNK, hi);
                 }
             } else {
                 for (int i = lo; i < hi; i++) {
-                    int v = valueAt(c, i);
-                    if (!open) {
-                        runStart = base + i;
-                        runValue = v;
-                        open = true;
-                    } else if (v != runValue) {
-                        consumer.accept(runStart, base + i, runValue);
-                        runStart = base + i;
-                        runValue = v;
-                    }
+                    runs.at(base + i, valueAt(c, i));
                 }
             }
             b = base + hi;
         }
-        if (open) {
-            consumer.accept(runStart, to, runValue);
+        runs.end(to);
+    }
+
+    /** Merges consecutive blocks of equal value into runs for a {@link RunConsumer}. */
+    private static final class Runs {
+        private final RunConsumer consumer;
+        private long start;
+        private int value;
+        private boolean open;
+
+        Runs(RunConsumer consumer) {
+            this.consumer = consumer;
+        }
+
+        /** Block {@code b} (and the blocks after it, until the next call) holds {@code v}. */
+        void at(long b, int v) throws IOException {
+            if (!open) {
+                start = b;
+                value = v;
+                open = true;
+            } else if (v != value) {
+                consumer.accept(start, b, value);
+                start = b;
+                value = v;
+            }
+        }
+
+        void end(long to) throws IOException {
+            if (open) {
+                consumer.accept(start, to, value);
+            }
         }
     }
 
@@ -192,11 +210,12 @@ final class BlockMap {
     // ---- chunk encoding ----
 
     private long[] uniform(int value) {
-        return uniforms.computeIfAbsent(value, v -> new long[] {header(0, 1), v & 0xffffffffL});
+        return uniforms.computeIfAbsent(value, v -> new long[] {header(0, 1, 0, false), v & 0xffffffffL});
     }
 
-    private static long header(int bitsPerEntry, int paletteSize) {
-        return bitsPerEntry | ((long) paletteSize << 8);
+    // header: bits 0-7 bits per entry, 8-31 palette size, 32-47 run count, bit 48 runs format
+    private static long header(int bitsPerEntry, int paletteSize, int runs, boolean runsFormat) {
+        return bitsPerEntry | ((long) paletteSize << 8) | ((long) runs << 32) | (runsFormat ? 1L << 48 : 0);
     }
 
     private static int bitsPerEntry(long[] c) {
@@ -204,7 +223,15 @@ final class BlockMap {
     }
 
     private static int paletteSize(long[] c) {
-        return (int) (c[0] >>> 8);
+        return (int) ((c[0] >>> 8) & 0xffffff);
+    }
+
+    private static boolean isRuns(long[] c) {
+        return (c[0] & (1L << 48)) != 0;
+    }
+
+    private static int runCount(long[] c) {
+        return (int) ((c[0] >>> 32) & 0xffff);
     }
 
     private static int paletteAt(long[] c, int p) {
@@ -221,7 +248,38 @@ final class BlockMap {
         return 1 + ((paletteSize + 1) >>> 1);
     }
 
+    /** Run r as an int: start in the high 16 bits, palette index in the low 16. */
+    private static int run(long[] c, int r) {
+        return (int) (c[dataStart(paletteSize(c)) + (r >>> 1)] >>> ((r & 1) << 5));
+    }
+
+    private static int runStart(long[] c, int r) {
+        return run(c, r) >>> 16;
+    }
+
+    private static int runPalette(long[] c, int r) {
+        return run(c, r) & 0xffff;
+    }
+
+    /** The run holding entry i: the last run starting at or before it. */
+    private static int runIndexOf(long[] c, int i) {
+        int lo = 0;
+        int hi = runCount(c) - 1;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) >>> 1;
+            if (runStart(c, mid) <= i) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        return lo;
+    }
+
     private static int indexAt(long[] c, int i) {
+        if (isRuns(c)) {
+            return runPalette(c, runIndexOf(c, i));
+        }
         int bpe = bitsPerEntry(c);
         if (bpe == 0) {
             return 0;
@@ -270,7 +328,7 @@ final class BlockMap {
                 continue;
             }
             int np = paletteIndexOf(c, nv);
-            if (np < 0 || bitsPerEntry(c) == 0) {
+            if (np < 0 || bitsPerEntry(c) == 0 || isRuns(c)) {
                 return reencoded(c, lo, hi, f);
             }
             if (copy == null) {
@@ -278,7 +336,25 @@ final class BlockMap {
             }
             setIndex(copy, i, np);
         }
-        return copy == null ? c : copy;
+        return copy == null ? c : collapsed(copy);
+    }
+
+    /** A packed two-value chunk whose entries all point at one palette slot becomes uniform. */
+    private long[] collapsed(long[] c) {
+        if (bitsPerEntry(c) != 1) {
+            return c;
+        }
+        int start = dataStart(paletteSize(c));
+        long first = c[start];
+        if (first != 0 && first != -1L) {
+            return c;
+        }
+        for (int w = start + 1; w < c.length; w++) {
+            if (c[w] != first) {
+                return c;
+            }
+        }
+        return uniform(paletteAt(c, first == 0 ? 0 : 1));
     }
 
     private long[] reencoded(long[] c, int lo, int hi, IntUnaryOperator f) {
@@ -287,26 +363,37 @@ final class BlockMap {
         for (int i = lo; i < hi; i++) {
             values[i] = f.applyAsInt(values[i]);
         }
-        return encode(values);
+        return encode(values, false);
     }
 
     private static void decode(long[] c, int[] values) {
         if (paletteSize(c) == 1) {
             Arrays.fill(values, paletteAt(c, 0));
-            return;
-        }
-        for (int i = 0; i < CHUNK; i++) {
-            values[i] = valueAt(c, i);
+        } else if (isRuns(c)) {
+            int runs = runCount(c);
+            for (int r = 0; r < runs; r++) {
+                int end = r + 1 < runs ? runStart(c, r + 1) : CHUNK;
+                Arrays.fill(values, runStart(c, r), end, paletteAt(c, runPalette(c, r)));
+            }
+        } else {
+            for (int i = 0; i < CHUNK; i++) {
+                values[i] = valueAt(c, i);
+            }
         }
     }
 
-    private long[] encode(int[] values) {
+    /** Encodes a chunk packed, or as runs when {@code allowRuns} and that is smaller. */
+    private long[] encode(int[] values, boolean allowRuns) {
         int[] palette = new int[8];
         int n = 0;
         Map<Integer, Integer> big = null;
         int[] indices = new int[CHUNK];
+        int runs = 0;
         for (int i = 0; i < CHUNK; i++) {
             int v = values[i];
+            if (i == 0 || v != values[i - 1]) {
+                runs++;
+            }
             int p = -1;
             if (big != null) {
                 Integer found = big.get(v);
@@ -340,13 +427,28 @@ final class BlockMap {
             return uniform(palette[0]);
         }
         int bpe = n <= 2 ? 1 : n <= 4 ? 2 : n <= 16 ? 4 : n <= 256 ? 8 : 16;
-        long[] c = new long[dataStart(n) + ((CHUNK * bpe) >>> 6)];
-        c[0] = header(bpe, n);
+        int packedWords = (CHUNK * bpe) >>> 6;
+        int runWords = (runs + 1) >>> 1;
+        boolean asRuns = allowRuns && runWords < packedWords;
+        long[] c = new long[dataStart(n) + (asRuns ? runWords : packedWords)];
+        c[0] = header(bpe, n, asRuns ? runs : 0, asRuns);
         for (int p = 0; p < n; p++) {
             setPalette(c, p, palette[p]);
         }
-        for (int i = 0; i < CHUNK; i++) {
-            setIndex(c, i, indices[i]);
+        if (asRuns) {
+            int r = 0;
+            int base = dataStart(n);
+            for (int i = 0; i < CHUNK; i++) {
+                if (i == 0 || indices[i] != indices[i - 1]) {
+                    long run = ((long) i << 16 | indices[i]) & 0xffffffffL;
+                    c[base + (r >>> 1)] |= run << ((r & 1) << 5);
+                    r++;
+                }
+            }
+        } else {
+            for (int i = 0; i < CHUNK; i++) {
+                setIndex(c, i, indices[i]);
+            }
         }
         return c;
     }

@@ -26,7 +26,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -75,9 +74,9 @@ public final class Replica implements AutoCloseable {
     private final FileChannel lockChannel;
     private final RevisionCounter counter;
     private final AtomicLong revision;
-    private final ReentrantReadWriteLock ioLock = new ReentrantReadWriteLock();
+    private final RwLock ioLock = new RwLock();
     private final ReentrantLock opLock = new ReentrantLock();
-    private final ReentrantReadWriteLock purgeLock = new ReentrantReadWriteLock();
+    private final RwLock purgeLock = new RwLock();
     private final Object metaLock = new Object();
     private final StripedLocks stripes = new StripedLocks();
     private final Map<Long, Layer> layers = new ConcurrentHashMap<>();
@@ -651,12 +650,15 @@ public final class Replica implements AutoCloseable {
             if (find(name) != null) {
                 throw new SnapshotException("snapshot " + name + " already exists");
             }
+            SnapshotInfo info;
             ioLock.writeLock().lock();
             try {
-                return snapshotLocked(name, userCreated, labels);
+                info = snapshotLocked(name, userCreated, labels);
             } finally {
                 ioLock.writeLock().unlock();
             }
+            index.compact(); // beside I/O: the relabelled chunks shrink to their smallest form
+            return info;
         } finally {
             opLock.unlock();
         }
@@ -927,7 +929,7 @@ public final class Replica implements AutoCloseable {
         return slots;
     }
 
-    ReentrantReadWriteLock ioLock() {
+    RwLock ioLock() {
         return ioLock;
     }
 

@@ -1,7 +1,6 @@
 package io.bighorn.dataplane.replica;
 
 import java.util.Arrays;
-import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 /**
  * Read-write locks over 64 KiB regions of a volume, hashed onto a fixed set of stripes and always taken
@@ -12,11 +11,11 @@ final class StripedLocks {
     static final int REGION_SHIFT = 16;
     private static final int STRIPES = 4096;
 
-    private final ReentrantReadWriteLock[] locks = new ReentrantReadWriteLock[STRIPES];
+    private final RwLock[] locks = new RwLock[STRIPES];
 
     StripedLocks() {
         for (int i = 0; i < STRIPES; i++) {
-            locks[i] = new ReentrantReadWriteLock();
+            locks[i] = new RwLock();
         }
     }
 
@@ -35,7 +34,7 @@ final class StripedLocks {
         long last = (offset + Math.max(length, 1) - 1) >>> REGION_SHIFT;
         if (first == last) {
             boolean exclusive = allExclusive || first == region(exclusiveA) || first == region(exclusiveB);
-            ReentrantReadWriteLock rw = locks[(int) (first % STRIPES)];
+            RwLock rw = locks[(int) (first % STRIPES)];
             java.util.concurrent.locks.Lock lock = exclusive ? rw.writeLock() : rw.readLock();
             lock.lock();
             return lock::unlock;

@@ -88,6 +88,36 @@ class BlockMapTest {
     }
 
     @Test
+    void compactionStoresFewExtentsAsRunsAndChangesNoValue() throws IOException {
+        BlockMap map = new BlockMap(BlockMap.CHUNK);
+        int[] model = new int[BlockMap.CHUNK];
+        for (int[] extent : new int[][] {{0, 100, 1}, {100, 116, 2}, {300, 364, 3}, {364, 365, 1 | Replica.HEAD}}) {
+            for (int b = extent[0]; b < extent[1]; b++) {
+                map.set(b, b + 1, extent[2]); // one block at a time, as writes do
+                model[b] = extent[2];
+            }
+        }
+        long packed = map.ramBytes();
+        map.compact();
+        assertThat(map.ramBytes()).isLessThan(packed);
+        assertSame(map, model);
+        map.set(200, 201, 9); // a change re-encodes the chunk packed
+        model[200] = 9;
+        assertSame(map, model);
+    }
+
+    @Test
+    void aChunkFilledBlockByBlockBecomesUniformAgain() {
+        BlockMap map = new BlockMap(BlockMap.CHUNK);
+        long empty = map.ramBytes();
+        for (int b = 0; b < BlockMap.CHUNK; b++) {
+            map.update(b, b + 1, v -> v | Replica.HEAD);
+        }
+        assertThat(map.ramBytes()).isEqualTo(empty);
+        assertThat(map.get(7)).isEqualTo(Replica.HEAD);
+    }
+
+    @Test
     void concurrentUpdatesOfOneChunkAreNotLost() throws Exception {
         BlockMap map = new BlockMap(BlockMap.CHUNK);
         int threads = 8;
