@@ -1,6 +1,7 @@
 package io.bighorn.dataplane.replica;
 
 import io.bighorn.common.Names;
+import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -583,6 +584,35 @@ public final class Replica implements AutoCloseable {
         }
     }
 
+    /**
+     * The allocation of {@code [offset, offset+length)} at 4 KiB granularity (widened to whole blocks):
+     * extents where some layer of the chain holds data, and holes that read as zeros.
+     */
+    public List<BlockDevice.Extent> extents(long offset, long length) throws IOException {
+        ioLock.readLock().lock();
+        try {
+            ensureOpen();
+            OutOfRangeException.check(offset, length, size, SECTOR);
+            List<BlockDevice.Extent> extents = new ArrayList<>();
+            long end = offset + length;
+            index.forEachRun(offset >>> SHIFT, blocksUpTo(end), (from, to, v) -> {
+                long s = Math.max(from << SHIFT, offset);
+                long e = Math.min(to << SHIFT, end);
+                boolean allocated = v != 0;
+                int last = extents.size() - 1;
+                if (last >= 0 && extents.get(last).allocated() == allocated) {
+                    BlockDevice.Extent prev = extents.remove(last);
+                    extents.add(new BlockDevice.Extent(prev.offset(), e - prev.offset(), allocated));
+                } else {
+                    extents.add(new BlockDevice.Extent(s, e - s, allocated));
+                }
+            });
+            return extents;
+        } finally {
+            ioLock.readLock().unlock();
+        }
+    }
+
     /** Makes every write so far durable, with the revision counter. */
     public void flush() throws IOException {
         ioLock.readLock().lock();
@@ -640,6 +670,15 @@ public final class Replica implements AutoCloseable {
 
     /** Takes a snapshot of the head (which includes a flush) and puts a new empty head on it. */
     public SnapshotInfo snapshot(String name, boolean userCreated, Map<String, String> labels) throws IOException {
+        return snapshot(name, userCreated, labels, clock.instant());
+    }
+
+    /**
+     * Takes a snapshot stamped {@code created} (to the second), so that an engine gives every replica's
+     * copy of one snapshot the same time.
+     */
+    public SnapshotInfo snapshot(String name, boolean userCreated, Map<String, String> labels, Instant created)
+            throws IOException {
         Names.require("snapshot name", name);
         if (HEAD_NAME.equals(name)) {
             throw new SnapshotException("'" + HEAD_NAME + "' is reserved for the head");
@@ -653,7 +692,7 @@ public final class Replica implements AutoCloseable {
             SnapshotInfo info;
             ioLock.writeLock().lock();
             try {
-                info = snapshotLocked(name, userCreated, labels);
+                info = snapshotLocked(name, userCreated, labels, created);
             } finally {
                 ioLock.writeLock().unlock();
             }
@@ -664,7 +703,7 @@ public final class Replica implements AutoCloseable {
         }
     }
 
-    private SnapshotInfo snapshotLocked(String name, boolean userCreated, Map<String, String> labels)
+    private SnapshotInfo snapshotLocked(String name, boolean userCreated, Map<String, String> labels, Instant created)
             throws IOException {
         Layer old = head;
         old.file.datasync();
@@ -672,7 +711,8 @@ public final class Replica implements AutoCloseable {
         VolumeMeta m = meta;
         long snapId = m.nextLayerId();
         long headId = snapId + 1;
-        LayerMeta snapMeta = new LayerMeta(name, now(clock), userCreated, labels, false);
+        LayerMeta snapMeta =
+                new LayerMeta(name, created.truncatedTo(ChronoUnit.SECONDS).toString(), userCreated, labels, false);
         Layer snap = null;
         Layer newHead = null;
         try {

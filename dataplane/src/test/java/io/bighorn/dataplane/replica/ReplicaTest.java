@@ -3,6 +3,7 @@ package io.bighorn.dataplane.replica;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -301,6 +302,24 @@ class ReplicaTest {
             ByteBuffer buf = ByteBuffer.allocate(4096);
             r.read(1049L * 4096, buf);
             assertThat(new String(buf.array(), 0, 10, StandardCharsets.UTF_8)).isEqualTo("layer 1049");
+        }
+    }
+
+    @Test
+    void extentsShowDataAndHolesInBlocks() throws IOException {
+        try (Replica r = Replica.create(tmp.resolve("r"), MiB)) {
+            r.write(1, 8192, filled(8192, 1));
+            r.snapshot("a", true, Map.of(), Instant.parse("2026-01-02T03:04:05.678Z"));
+            r.write(1, 65536, filled(512, 2));
+            assertThat(r.extents(0, MiB))
+                    .containsExactly(
+                            new BlockDevice.Extent(0, 8192, false),
+                            new BlockDevice.Extent(8192, 8192, true),
+                            new BlockDevice.Extent(16384, 65536 - 16384, false),
+                            new BlockDevice.Extent(65536, 4096, true),
+                            new BlockDevice.Extent(69632, MiB - 69632, false));
+            assertThat(r.extents(8704, 1024)).containsExactly(new BlockDevice.Extent(8704, 1024, true));
+            assertThat(r.snapshots().getFirst().created()).isEqualTo(Instant.parse("2026-01-02T03:04:05Z"));
         }
     }
 

@@ -1,0 +1,46 @@
+package io.bighorn.dataplane.blockdev;
+
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * A volume as a frontend sees it: byte-addressed, 512-byte granular I/O that many threads may issue at
+ * once. Calls block until done; callers run each request on its own (virtual) thread. Implementations:
+ * a local replica, the replicated engine.
+ *
+ * <p>Errors: {@link OutOfRangeException} for a request outside the device or misaligned (nothing done),
+ * {@link NoSpaceException} when the storage is full, any other {@link IOException} for a failed device.
+ */
+public interface BlockDevice extends AutoCloseable {
+    /** Offsets and lengths are multiples of this. */
+    int SECTOR = 512;
+
+    long size();
+
+    /** Fills {@code dst} with the bytes at {@code offset}. */
+    void read(long offset, MemorySegment dst) throws IOException;
+
+    /** Writes {@code src} at {@code offset}; with {@code fua} it is durable when this returns. */
+    void write(long offset, MemorySegment src, boolean fua) throws IOException;
+
+    /** Makes every write completed so far durable. */
+    void flush() throws IOException;
+
+    /** Discards the range; it reads as zeros afterwards. */
+    void trim(long offset, long length) throws IOException;
+
+    /** Makes the range read as zeros; {@code mayPunch} allows deallocating it. */
+    void writeZeroes(long offset, long length, boolean mayPunch) throws IOException;
+
+    /** Allocation of {@code [offset, offset+length)} as consecutive extents, in order, covering it. */
+    List<Extent> extents(long offset, long length) throws IOException;
+
+    @Override
+    void close() throws IOException;
+
+    /**
+     * A range that holds data ({@code allocated}) or is a hole that reads as zeros.
+     */
+    record Extent(long offset, long length, boolean allocated) {}
+}
