@@ -7,7 +7,7 @@ import java.nio.file.Path;
 public final class CorruptMetadataException extends IOException {
     private static final long serialVersionUID = 1L;
 
-    CorruptMetadataException(Path file, String problem) {
+    public CorruptMetadataException(Path file, String problem) {
         super("replica metadata " + file + ": " + problem);
     }
 }

@@ -271,6 +271,11 @@ public final class Replica implements AutoCloseable {
 
     // ---- I/O ----
 
+    /** The replica's directory. */
+    public Path directory() {
+        return files.dir();
+    }
+
     public long size() {
         return size;
     }

@@ -4,7 +4,7 @@ package io.bighorn.dataplane.replica;
 public final class SnapshotException extends IllegalArgumentException {
     private static final long serialVersionUID = 1L;
 
-    SnapshotException(String message) {
+    public SnapshotException(String message) {
         super(message);
     }
 }

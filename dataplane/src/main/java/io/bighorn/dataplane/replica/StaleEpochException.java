@@ -6,7 +6,7 @@ import java.io.IOException;
 public final class StaleEpochException extends IOException {
     private static final long serialVersionUID = 1L;
 
-    StaleEpochException(long given, long current) {
+    public StaleEpochException(long given, long current) {
         super("stale epoch " + given + ": the replica has accepted epoch " + current);
     }
 }

@@ -1,0 +1,151 @@
+package io.bighorn.dataplane.replica;
+
+import io.bighorn.dataplane.blockdev.BlockDevice;
+import java.lang.foreign.MemorySegment;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/** A replica in this process as a {@link ReplicaEndpoint}: each call runs on its own virtual thread. */
+public final class LocalReplicaEndpoint implements ReplicaEndpoint {
+    private final Replica replica;
+    private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+
+    public LocalReplicaEndpoint(Replica replica) {
+        this.replica = replica;
+    }
+
+    public Replica replica() {
+        return replica;
+    }
+
+    @Override
+    public String address() {
+        return "local:" + replica.directory();
+    }
+
+    @FunctionalInterface
+    private interface Call<T> {
+        T call() throws Exception;
+    }
+
+    private <T> CompletableFuture<T> async(Call<T> call) {
+        return CompletableFuture.supplyAsync(
+                () -> {
+                    try {
+                        return call.call();
+                    } catch (Exception e) {
+                        throw new CompletionException(e);
+                    }
+                },
+                executor);
+    }
+
+    @Override
+    public CompletableFuture<Void> read(long offset, MemorySegment dst) {
+        return async(() -> {
+            replica.read(offset, dst);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> write(long epoch, long offset, MemorySegment src) {
+        return async(() -> {
+            replica.write(epoch, offset, src);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> trim(long epoch, long offset, long length) {
+        return async(() -> {
+            replica.trim(epoch, offset, length);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> writeZeroes(long epoch, long offset, long length) {
+        return async(() -> {
+            replica.writeZeroes(epoch, offset, length);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> flush() {
+        return async(() -> {
+            replica.flush();
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<List<BlockDevice.Extent>> extents(long offset, long length) {
+        return async(() -> replica.extents(offset, length));
+    }
+
+    @Override
+    public CompletableFuture<ReplicaInfo> info() {
+        return async(replica::info);
+    }
+
+    @Override
+    public CompletableFuture<Void> acceptEpoch(long epoch) {
+        return async(() -> {
+            replica.acceptEpoch(epoch);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<SnapshotInfo> snapshot(
+            String name, boolean userCreated, Map<String, String> labels, Instant created) {
+        return async(() -> replica.snapshot(name, userCreated, labels, created));
+    }
+
+    @Override
+    public CompletableFuture<List<SnapshotInfo>> snapshots() {
+        return async(replica::snapshots);
+    }
+
+    @Override
+    public CompletableFuture<Void> deleteSnapshot(String name) {
+        return async(() -> {
+            replica.deleteSnapshot(name);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<List<String>> purge() {
+        return async(replica::purge);
+    }
+
+    @Override
+    public CompletableFuture<Void> revert(String name) {
+        return async(() -> {
+            replica.revert(name);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> expand(long newSize) {
+        return async(() -> {
+            replica.expand(newSize);
+            return null;
+        });
+    }
+
+    @Override
+    public void close() {
+        executor.close();
+        Replica.closeQuietly(replica);
+    }
+}

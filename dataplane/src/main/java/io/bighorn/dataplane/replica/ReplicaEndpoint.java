@@ -1,0 +1,58 @@
+package io.bighorn.dataplane.replica;
+
+import io.bighorn.dataplane.blockdev.BlockDevice;
+import java.lang.foreign.MemorySegment;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * A replica as an engine drives it: every call is asynchronous, so an engine fans one request out to all
+ * replicas at once. Implemented over the network by the wire client and in-process by
+ * {@link LocalReplicaEndpoint}. A future fails with the replica's own exception types
+ * ({@code OutOfRangeException}, {@code NoSpaceException}, {@link StaleEpochException},
+ * {@link SnapshotException}) or an {@code IOException} when the replica or the transport fails.
+ *
+ * <p>Buffers passed to {@link #read} and {@link #write} must stay untouched until the future completes.
+ */
+public interface ReplicaEndpoint extends AutoCloseable {
+    /** Where the replica is, e.g. {@code tcp://127.0.0.1:9502} or {@code local:/data/r1}. */
+    String address();
+
+    CompletableFuture<Void> read(long offset, MemorySegment dst);
+
+    CompletableFuture<Void> write(long epoch, long offset, MemorySegment src);
+
+    CompletableFuture<Void> trim(long epoch, long offset, long length);
+
+    CompletableFuture<Void> writeZeroes(long epoch, long offset, long length);
+
+    /** Durable when complete, with the revision counter. */
+    CompletableFuture<Void> flush();
+
+    CompletableFuture<List<BlockDevice.Extent>> extents(long offset, long length);
+
+    /** Size, epoch, revision, chain and layers. */
+    CompletableFuture<ReplicaInfo> info();
+
+    CompletableFuture<Void> acceptEpoch(long epoch);
+
+    CompletableFuture<SnapshotInfo> snapshot(
+            String name, boolean userCreated, Map<String, String> labels, Instant created);
+
+    CompletableFuture<List<SnapshotInfo>> snapshots();
+
+    CompletableFuture<Void> deleteSnapshot(String name);
+
+    /** The names of the snapshots that are gone. */
+    CompletableFuture<List<String>> purge();
+
+    CompletableFuture<Void> revert(String name);
+
+    CompletableFuture<Void> expand(long newSize);
+
+    /** Releases the connection (or, for a local endpoint, closes the replica). */
+    @Override
+    void close();
+}
