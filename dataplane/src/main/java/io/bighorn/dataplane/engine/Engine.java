@@ -488,8 +488,11 @@ public final class Engine implements BlockDevice {
         }
     }
 
+    /** The request itself was wrong (a bad name, a buffer the caller may not share): no replica is to blame. */
     private static boolean isRequestError(Throwable t) {
-        return t instanceof SnapshotException || t instanceof IllegalArgumentException;
+        return t instanceof SnapshotException
+                || t instanceof IllegalArgumentException
+                || t instanceof WrongThreadException;
     }
 
     private static Throwable unwrap(Throwable t) {
