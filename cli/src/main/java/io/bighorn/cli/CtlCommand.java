@@ -1,0 +1,276 @@
+package io.bighorn.cli;
+
+import com.google.protobuf.InvalidProtocolBufferException;
+import com.google.protobuf.MessageOrBuilder;
+import com.google.protobuf.util.JsonFormat;
+import io.bighorn.common.Sizes;
+import io.bighorn.control.ControlClient;
+import io.bighorn.control.v1.EngineInfo;
+import io.bighorn.control.v1.ListSnapshotsResponse;
+import io.bighorn.control.v1.PurgeSnapshotsResponse;
+import io.bighorn.control.v1.Replica;
+import io.bighorn.control.v1.Snapshot;
+import java.io.PrintWriter;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
+
+/** {@code bighorn ctl --engine HOST:PORT ...}: talks to a running engine's control API. */
+@Command(
+        name = "ctl",
+        description = "Control a running engine: info, replicas, snapshots, expand.",
+        subcommands = {
+            CtlCommand.Info.class,
+            CtlCommand.Replicas.class,
+            CtlCommand.SnapshotGroup.class,
+            CtlCommand.Expand.class
+        })
+final class CtlCommand implements Runnable {
+    @Option(
+            names = "--engine",
+            defaultValue = "127.0.0.1:9501",
+            description = "the engine's control address (default: ${DEFAULT-VALUE})")
+    String engine;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new picocli.CommandLine.ParameterException(spec.commandLine(), "Missing required subcommand");
+    }
+
+    /** What every ctl leaf shares: the client and --json. */
+    abstract static class Leaf implements Callable<Integer> {
+        @Option(names = "--json", description = "print JSON")
+        boolean json;
+
+        @Spec
+        CommandSpec spec;
+
+        abstract CtlCommand ctl();
+
+        abstract void run(ControlClient client, PrintWriter out) throws Exception;
+
+        @Override
+        public Integer call() throws Exception {
+            PrintWriter out = spec.commandLine().getOut();
+            try (ControlClient client = new ControlClient(ctl().engine)) {
+                run(client, out);
+            }
+            out.flush();
+            return 0;
+        }
+
+        void print(PrintWriter out, MessageOrBuilder message) throws InvalidProtocolBufferException {
+            out.println(JsonFormat.printer().alwaysPrintFieldsWithNoPresence().print(message));
+        }
+    }
+
+    @Command(name = "info", description = "The volume, its size, epoch, frontend and replicas.")
+    static final class Info extends Leaf {
+        @ParentCommand
+        CtlCommand parent;
+
+        @Override
+        CtlCommand ctl() {
+            return parent;
+        }
+
+        @Override
+        void run(ControlClient client, PrintWriter out) throws Exception {
+            EngineInfo info = client.info();
+            if (json) {
+                print(out, info);
+                return;
+            }
+            out.printf("volume    %s%n", info.getVolume());
+            out.printf("size      %s (%d bytes)%n", Sizes.format(info.getSize()), info.getSize());
+            out.printf("epoch     %d%n", info.getEpoch());
+            out.printf("frontend  %s (%d clients)%n", info.getFrontend(), info.getFrontendClients());
+            printReplicas(out, info.getReplicasList());
+        }
+    }
+
+    @Command(name = "replicas", description = "Each replica with its mode (RW, WO, ERR) and why it failed.")
+    static final class Replicas extends Leaf {
+        @ParentCommand
+        CtlCommand parent;
+
+        @Override
+        CtlCommand ctl() {
+            return parent;
+        }
+
+        @Override
+        void run(ControlClient client, PrintWriter out) throws Exception {
+            EngineInfo info = client.info();
+            if (json) {
+                out.println("[");
+                for (int i = 0; i < info.getReplicasCount(); i++) {
+                    out.print(JsonFormat.printer()
+                            .alwaysPrintFieldsWithNoPresence()
+                            .print(info.getReplicas(i)));
+                    out.println(i + 1 < info.getReplicasCount() ? "," : "");
+                }
+                out.println("]");
+                return;
+            }
+            printReplicas(out, info.getReplicasList());
+        }
+    }
+
+    static void printReplicas(PrintWriter out, List<Replica> replicas) {
+        out.printf("%-32s %-5s %12s  %s%n", "REPLICA", "MODE", "REVISION", "REASON");
+        for (Replica r : replicas) {
+            out.printf("%-32s %-5s %12d  %s%n", r.getAddress(), r.getMode(), r.getRevision(), r.getReason());
+        }
+    }
+
+    @Command(
+            name = "snapshot",
+            description = "Create, list, remove, purge and revert snapshots.",
+            subcommands = {
+                SnapshotGroup.Create.class,
+                SnapshotGroup.Ls.class,
+                SnapshotGroup.Rm.class,
+                SnapshotGroup.Purge.class,
+                SnapshotGroup.Revert.class
+            })
+    static final class SnapshotGroup implements Runnable {
+        @ParentCommand
+        CtlCommand parent;
+
+        @Spec
+        CommandSpec spec;
+
+        @Override
+        public void run() {
+            throw new picocli.CommandLine.ParameterException(spec.commandLine(), "Missing required subcommand");
+        }
+
+        abstract static class SnapshotLeaf extends Leaf {
+            @ParentCommand
+            SnapshotGroup group;
+
+            @Override
+            CtlCommand ctl() {
+                return group.parent;
+            }
+        }
+
+        @Command(name = "create", description = "Snapshot the volume (drains in-flight I/O first).")
+        static final class Create extends SnapshotLeaf {
+            @Parameters(paramLabel = "NAME")
+            String name;
+
+            @Option(names = "--label", paramLabel = "KEY=VALUE", description = "a label; repeatable")
+            Map<String, String> labels = Map.of();
+
+            @Override
+            void run(ControlClient client, PrintWriter out) throws Exception {
+                Snapshot s = client.createSnapshot(name, labels);
+                if (json) {
+                    print(out, s);
+                } else {
+                    out.printf("created snapshot %s at %s%n", s.getName(), s.getCreated());
+                }
+            }
+        }
+
+        @Command(name = "ls", description = "List snapshots.")
+        static final class Ls extends SnapshotLeaf {
+            @Override
+            void run(ControlClient client, PrintWriter out) throws Exception {
+                List<Snapshot> snapshots = client.listSnapshots();
+                if (json) {
+                    print(out, ListSnapshotsResponse.newBuilder().addAllSnapshots(snapshots));
+                    return;
+                }
+                out.printf("%-24s %-24s %-20s %12s  %s%n", "NAME", "PARENT", "CREATED", "SIZE", "STATE");
+                for (Snapshot s : snapshots) {
+                    out.printf(
+                            "%-24s %-24s %-20s %12s  %s%n",
+                            s.getName(),
+                            s.getParent().isEmpty() ? "-" : s.getParent(),
+                            s.getCreated(),
+                            Sizes.format(s.getAllocatedBytes()),
+                            (s.getRemoved() ? "removed" : "kept") + (s.getUserCreated() ? "" : ", system"));
+                }
+            }
+        }
+
+        @Command(name = "rm", description = "Mark a snapshot removed; purge reclaims its space.")
+        static final class Rm extends SnapshotLeaf {
+            @Parameters(paramLabel = "NAME")
+            String name;
+
+            @Override
+            void run(ControlClient client, PrintWriter out) {
+                client.deleteSnapshot(name);
+                if (!json) {
+                    out.printf("removed snapshot %s (run 'snapshot purge' to reclaim its space)%n", name);
+                } else {
+                    out.println("{}");
+                }
+            }
+        }
+
+        @Command(name = "purge", description = "Fold removed snapshots away.")
+        static final class Purge extends SnapshotLeaf {
+            @Override
+            void run(ControlClient client, PrintWriter out) throws Exception {
+                List<String> purged = client.purge();
+                if (json) {
+                    print(out, PurgeSnapshotsResponse.newBuilder().addAllPurged(purged));
+                } else {
+                    out.printf("purged %s%n", purged.isEmpty() ? "nothing" : String.join(", ", purged));
+                }
+            }
+        }
+
+        @Command(
+                name = "revert",
+                description = "Revert the volume to a snapshot (no frontend client may be connected).")
+        static final class Revert extends SnapshotLeaf {
+            @Parameters(paramLabel = "NAME")
+            String name;
+
+            @Override
+            void run(ControlClient client, PrintWriter out) {
+                client.revert(name);
+                out.println(json ? "{}" : "reverted to snapshot " + name);
+            }
+        }
+    }
+
+    @Command(name = "expand", description = "Grow the volume online to SIZE (e.g. 20G).")
+    static final class Expand extends Leaf {
+        @ParentCommand
+        CtlCommand parent;
+
+        @Parameters(paramLabel = "SIZE")
+        String size;
+
+        @Override
+        CtlCommand ctl() {
+            return parent;
+        }
+
+        @Override
+        void run(ControlClient client, PrintWriter out) throws Exception {
+            EngineInfo info = client.expand(Sizes.parse(size));
+            if (json) {
+                print(out, info);
+            } else {
+                out.printf("volume %s is now %s%n", info.getVolume(), Sizes.format(info.getSize()));
+            }
+        }
+    }
+}
