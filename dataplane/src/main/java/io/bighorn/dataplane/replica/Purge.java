@@ -80,11 +80,21 @@ final class Purge {
             }
         }
         BlockMap index = replica.index();
+        List<long[]> overwritten = new ArrayList<>();
         index.forEachRun(0, index.blocks(), (from, to, v) -> {
             if ((v & Replica.HEAD) != 0 && slotsOfL.contains(v & ~Replica.HEAD)) {
-                l.file.punchHole(from * Replica.BLOCK, (to - from) * Replica.BLOCK);
+                overwritten.add(new long[] {from, to});
             }
         });
+        if (overwritten.isEmpty()) {
+            return;
+        }
+        // the head's copy of these blocks must be durable before L's copy goes, or a power loss could
+        // leave an older layer's data showing
+        replica.head().file.datasync();
+        for (long[] run : overwritten) {
+            l.file.punchHole(run[0] * Replica.BLOCK, (run[1] - run[0]) * Replica.BLOCK);
+        }
         l.file.datasync();
     }
 
@@ -129,11 +139,15 @@ final class Purge {
         }
         try {
             Faults.at("purge.beforeCommit");
+            replica.addLayer(merged); // readers resolve ids through the layer map: add before the commit names it
             try {
                 replica.commit(m.withLayers(m.head(), mergedId + 1, links));
             } catch (IOException | RuntimeException e) {
-                Replica.closeQuietly(merged.file);
-                files.deleteLayer(mergedId);
+                if (!Replica.mayHaveCommitted(e)) {
+                    replica.removeLayer(mergedId);
+                    Replica.closeQuietly(merged.file);
+                    files.deleteLayer(mergedId);
+                }
                 throw e;
             }
             purged.add(l.meta().name());

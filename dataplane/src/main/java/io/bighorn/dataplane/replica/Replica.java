@@ -552,6 +552,29 @@ public final class Replica implements AutoCloseable {
                     }
                 });
             }
+            // 1. zeros into the head where a kept snapshot below holds data, durable before anything is
+            //    punched, so a power loss can never uncover that older data
+            List<long[]> runs = new ArrayList<>();
+            for (int i = 0; i < below.length; ) {
+                int j = i;
+                while (j < below.length && below[j] == below[i]) {
+                    j++;
+                }
+                runs.add(new long[] {start + i, start + j, below[i]});
+                i = j;
+            }
+            boolean wroteZeros = false;
+            for (long[] run : runs) {
+                if (run[2] != 0) {
+                    writeZeroBlocks(run[0], run[1]);
+                    index.set(run[0], run[1], (int) run[2] | HEAD);
+                    wroteZeros = true;
+                }
+            }
+            if (wroteZeros) {
+                head.file.datasync();
+            }
+            // 2. the removed snapshots give the range up; 3. the head too where nothing is left below
             Layer previous = null;
             for (int slot = floor; slot < sl.length; slot++) {
                 if (sl[slot] != previous) {
@@ -559,20 +582,10 @@ public final class Replica implements AutoCloseable {
                     previous = sl[slot];
                 }
             }
-            int i = 0;
-            while (i < below.length) {
-                int j = i;
-                while (j < below.length && below[j] == below[i]) {
-                    j++;
+            for (long[] run : runs) {
+                if (run[2] == 0) {
+                    punchHead(run[0], run[1]);
                 }
-                if (below[i] == 0) {
-                    punchHead(start + i, start + j);
-                } else {
-                    int lower = below[i];
-                    writeZeroBlocks(start + i, start + j);
-                    index.set(start + i, start + j, lower | HEAD);
-                }
-                i = j;
             }
         }
     }
@@ -725,6 +738,8 @@ public final class Replica implements AutoCloseable {
             files.writeLayer(snapId, snapMeta);
             snap = new Layer(snapId, NativeFile.open(files.image(snapId), NativeFile.O_RDWR), snapMeta);
             newHead = createHead(headId);
+            layers.put(snapId, snap); // readers resolve ids through layers: add before the commit names them
+            layers.put(headId, newHead);
             Faults.at("snapshot.beforeCommit");
             List<VolumeMeta.Link> links = new ArrayList<>();
             for (VolumeMeta.Link l : m.layers()) {
@@ -733,10 +748,16 @@ public final class Replica implements AutoCloseable {
             links.add(new VolumeMeta.Link(headId, snapId));
             commit(m.withLayers(headId, headId + 1, links));
         } catch (IOException e) {
-            discard(snap, snapId);
-            discard(newHead, headId);
+            if (!mayHaveCommitted(e)) {
+                layers.remove(snapId);
+                layers.remove(headId);
+                discard(snap, snapId);
+                discard(newHead, headId);
+            }
             throw NoSpace.classify(e, "snapshot " + name);
         } catch (RuntimeException e) {
+            layers.remove(snapId);
+            layers.remove(headId);
             discard(snap, snapId);
             discard(newHead, headId);
             throw e;
@@ -745,8 +766,6 @@ public final class Replica implements AutoCloseable {
         layers.remove(old.id);
         closeQuietly(old.file);
         deleteQuietly(old.id);
-        layers.put(snapId, snap);
-        layers.put(headId, newHead);
         int slot = slots.length;
         Layer[] sl = Arrays.copyOf(slots, slot + 1);
         sl[slot] = snap;
@@ -782,10 +801,11 @@ public final class Replica implements AutoCloseable {
     public List<SnapshotInfo> snapshots() throws IOException {
         ensureOpen();
         List<SnapshotInfo> list = new ArrayList<>();
-        for (VolumeMeta.Link link : meta.layers()) {
+        VolumeMeta m = meta;
+        for (VolumeMeta.Link link : m.layers()) {
             Layer l = layers.get(link.id());
-            if (l != head) {
-                list.add(info(l));
+            if (link.id() != m.head() && l != null) {
+                list.add(info(l, m));
             }
         }
         return list;
@@ -825,6 +845,7 @@ public final class Replica implements AutoCloseable {
                 VolumeMeta m = meta;
                 long headId = m.nextLayerId();
                 Layer newHead = createHead(headId);
+                layers.put(headId, newHead);
                 try {
                     Faults.at("revert.beforeCommit");
                     List<VolumeMeta.Link> links = new ArrayList<>();
@@ -836,13 +857,15 @@ public final class Replica implements AutoCloseable {
                     links.add(new VolumeMeta.Link(headId, target.id));
                     commit(m.withLayers(headId, headId + 1, links));
                 } catch (IOException | RuntimeException e) {
-                    discard(newHead, headId);
+                    if (!mayHaveCommitted(e)) {
+                        layers.remove(headId);
+                        discard(newHead, headId);
+                    }
                     throw e;
                 }
                 layers.remove(old.id);
                 closeQuietly(old.file);
                 deleteQuietly(old.id);
-                layers.put(headId, newHead);
                 head = newHead;
                 rebuildIndexOrClose();
             } finally {
@@ -914,32 +937,43 @@ public final class Replica implements AutoCloseable {
         VolumeMeta m = meta;
         List<String> chain = new ArrayList<>();
         for (long id : m.chainTo(m.head())) {
-            chain.add(layers.get(id).name());
+            chain.add(nameOf(id, m));
         }
         List<ReplicaInfo.LayerInfo> infos = new ArrayList<>();
         for (VolumeMeta.Link link : m.layers()) {
             Layer l = layers.get(link.id());
+            if (l == null) {
+                continue;
+            }
             infos.add(new ReplicaInfo.LayerInfo(
                     l.name(),
                     files.image(l.id).getFileName().toString(),
                     l.allocatedBytes(),
                     l.meta().removed(),
-                    l == head));
+                    link.id() == m.head()));
         }
         return new ReplicaInfo(files.dir().toString(), size, m.epoch(), revision.get(), chain, infos, index.ramBytes());
     }
 
     private SnapshotInfo info(Layer l) throws IOException {
-        VolumeMeta m = meta;
+        return info(l, meta);
+    }
+
+    private String nameOf(long id, VolumeMeta m) {
+        Layer l = layers.get(id);
+        return l != null ? l.name() : id == m.head() ? HEAD_NAME : "layer-" + id;
+    }
+
+    private SnapshotInfo info(Layer l, VolumeMeta m) throws IOException {
         long parent = m.parentOf(l.id);
         List<String> children = new ArrayList<>();
         for (long c : m.childrenOf(l.id)) {
-            children.add(layers.get(c).name());
+            children.add(nameOf(c, m));
         }
         LayerMeta lm = l.meta();
         return new SnapshotInfo(
                 lm.name(),
-                parent == 0 ? null : layers.get(parent).name(),
+                parent == 0 ? null : nameOf(parent, m),
                 children,
                 Instant.parse(lm.created()),
                 l.allocatedBytes(),
@@ -978,12 +1012,36 @@ public final class Replica implements AutoCloseable {
         return ioLock;
     }
 
-    /** Commits a new {@code volume.json}; the one point at which a chain change takes effect. */
+    /**
+     * Commits a new {@code volume.json}; the one point at which a chain change takes effect. Chain
+     * operations build {@code next} from the chain (which only they change, one at a time); the epoch,
+     * which a write may raise at any moment, is taken as the higher of {@code next}'s and the current.
+     * When the commit's outcome is uncertain the replica closes itself.
+     */
     void commit(VolumeMeta next) throws IOException {
         synchronized (metaLock) {
-            files.writeVolume(next);
-            meta = next;
+            VolumeMeta merged = next.withEpoch(Math.max(next.epoch(), meta.epoch()));
+            try {
+                files.writeVolume(merged);
+            } catch (CommitUncertainException e) {
+                closed = true;
+                throw e;
+            }
+            meta = merged;
         }
+    }
+
+    /** Whether a failed commit may still have taken effect, so that the files it names must stay. */
+    static boolean mayHaveCommitted(Throwable e) {
+        return e instanceof CommitUncertainException;
+    }
+
+    void addLayer(Layer layer) {
+        layers.put(layer.id, layer);
+    }
+
+    void removeLayer(long id) {
+        layers.remove(id);
     }
 
     /** Swaps merged layers into memory after a purge commit: {@code gone} ids now read from {@code merged}. */

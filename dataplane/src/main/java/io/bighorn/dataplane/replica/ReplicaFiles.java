@@ -106,7 +106,11 @@ final class ReplicaFiles {
             Files.deleteIfExists(tmp);
             throw NoSpace.classify(e, "writing " + target);
         }
-        syncDir();
+        try {
+            syncDir();
+        } catch (IOException e) {
+            throw new CommitUncertainException("renamed " + target + " but could not sync its directory", e);
+        }
     }
 
     void syncDir() throws IOException {

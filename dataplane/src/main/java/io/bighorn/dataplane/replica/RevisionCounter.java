@@ -58,9 +58,9 @@ final class RevisionCounter implements AutoCloseable {
         return persisted;
     }
 
-    /** Makes {@code value} durable unless it already is. */
+    /** Makes {@code value} durable unless it, or a higher value, already is. */
     synchronized void persist(long value) throws IOException {
-        if (value == persisted) {
+        if (value <= persisted) { // a flush that read the counter earlier than another must not lower it
             return;
         }
         try {
