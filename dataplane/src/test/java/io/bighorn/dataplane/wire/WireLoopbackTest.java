@@ -52,6 +52,9 @@ class WireLoopbackTest {
 
     private final CountDownLatch release = new CountDownLatch(1);
     private final AtomicInteger slowArrived = new AtomicInteger();
+    /** While set, every read waits for it in the server. */
+    private volatile CountDownLatch gate;
+
     private Replica replica;
     private ReplicaServer server;
     private WireReplicaEndpoint endpoint;
@@ -60,6 +63,10 @@ class WireLoopbackTest {
     void setUp() throws Exception {
         replica = Replica.create(tmp.resolve("r"), SIZE);
         server = ReplicaServer.start(replica, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), SECRET, f -> {
+            CountDownLatch g = gate;
+            if (g != null && f.op() == Op.READ) {
+                g.await();
+            }
             if (f.op() == Op.READ && f.offset() == SLOW) {
                 slowArrived.incrementAndGet();
                 release.await();
@@ -71,6 +78,10 @@ class WireLoopbackTest {
     @AfterEach
     void tearDown() throws Exception {
         release.countDown();
+        CountDownLatch g = gate;
+        if (g != null) {
+            g.countDown();
+        }
         for (AutoCloseable c : toClose.reversed()) {
             c.close();
         }
@@ -130,30 +141,34 @@ class WireLoopbackTest {
     void thousandsInFlightWithRepliesOutOfOrder() throws Exception {
         int slow = 100;
         int fast = 1500;
+        MemorySegment data = random(fast * 4096L, 7);
+        get(endpoint.write(1, 0, data));
+        // hold every read in the server until all are sent, so they are surely in flight together
+        CountDownLatch sent = new CountDownLatch(1);
+        gate = sent;
         List<CompletableFuture<Void>> slowReads = new ArrayList<>();
         for (int i = 0; i < slow; i++) {
             slowReads.add(endpoint.read(SLOW, arena.allocate(4096)));
         }
-        List<CompletableFuture<Void>> fastOps = new ArrayList<>();
-        List<MemorySegment> written = new ArrayList<>();
+        List<CompletableFuture<Void>> fastReads = new ArrayList<>();
+        List<MemorySegment> buffers = new ArrayList<>();
         for (int i = 0; i < fast; i++) {
             MemorySegment block = arena.allocate(4096);
-            block.fill((byte) i);
-            written.add(block);
-            fastOps.add(endpoint.write(1, i * 4096L, block));
+            buffers.add(block);
+            fastReads.add(endpoint.read(i * 4096L, block));
         }
-        // more than 1000 requests are outstanding at once on the client side
-        assertThat(endpoint.waiting()).isGreaterThan(1000);
-        get(CompletableFuture.allOf(fastOps.toArray(CompletableFuture[]::new)));
-        // every write overtook the slow reads sent before it
+        assertThat(endpoint.waiting()).isEqualTo(slow + fast);
+        sent.countDown();
+        get(CompletableFuture.allOf(fastReads.toArray(CompletableFuture[]::new)));
+        // every fast read overtook the slow reads sent before it
         await().atMost(Duration.ofSeconds(30)).until(() -> slowArrived.get() == slow);
         assertThat(slowReads).noneMatch(CompletableFuture::isDone);
         release.countDown();
         get(CompletableFuture.allOf(slowReads.toArray(CompletableFuture[]::new)));
-        MemorySegment back = arena.allocate(4096);
-        for (int i = 0; i < fast; i += 97) {
-            get(endpoint.read(i * 4096L, back));
-            assertThat(back.mismatch(written.get(i))).isEqualTo(-1);
+        for (int i = 0; i < fast; i++) {
+            assertThat(buffers.get(i).mismatch(data.asSlice(i * 4096L, 4096)))
+                    .as("block %d", i)
+                    .isEqualTo(-1);
         }
         assertThat(endpoint.waiting()).isZero();
     }
