@@ -451,16 +451,23 @@ public final class Engine implements BlockDevice {
         }
     }
 
-    /** Moves a replica to ERR (once) and closes its endpoint. */
+    /**
+     * Moves a replica to ERR (once) and closes its endpoint. Every caller closes it, even when another
+     * thread already failed the replica: close returns only once no reply can touch a buffer any more,
+     * and this caller is about to hand its buffer back or to another replica.
+     */
     private void fail(Member m, Throwable cause) {
+        boolean first = false;
         synchronized (modeLock) {
-            if (!m.mode.canBecome(Mode.ERR)) {
-                return;
+            if (m.mode.canBecome(Mode.ERR)) {
+                m.mode = Mode.ERR;
+                m.reason = describe(cause);
+                first = true;
             }
-            m.mode = Mode.ERR;
-            m.reason = describe(cause);
         }
-        log.warn("volume {}: replica {} is now ERR: {}", volume, m.address(), m.reason);
+        if (first) {
+            log.warn("volume {}: replica {} is now ERR: {}", volume, m.address(), m.reason);
+        }
         m.endpoint.close();
     }
 

@@ -1,0 +1,68 @@
+package io.bighorn.dataplane.wire;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Native buffers for request data on the server: sockets read into them and the replica reads from them
+ * (and the other way round), so data is never copied through the heap. Requests up to {@link #SLAB}
+ * bytes reuse pooled slabs; larger ones get their own arena, freed when the reply is sent.
+ */
+final class BufferPool {
+    static final int SLAB = 256 << 10;
+    private static final int ALIGN = 4096;
+
+    private final Arena arena = Arena.ofAuto();
+    private final ConcurrentLinkedQueue<MemorySegment> free = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger slabs = new AtomicInteger();
+    private final int maxSlabs;
+
+    BufferPool(int maxSlabs) {
+        this.maxSlabs = maxSlabs;
+    }
+
+    /** A buffer of exactly {@code size} bytes, to be closed when done. */
+    Lease acquire(long size) {
+        if (size <= SLAB) {
+            MemorySegment slab = free.poll();
+            if (slab == null && slabs.incrementAndGet() <= maxSlabs) {
+                slab = arena.allocate(SLAB, ALIGN);
+            } else if (slab == null) {
+                slabs.decrementAndGet();
+            }
+            if (slab != null) {
+                return new Lease(slab.asSlice(0, size), slab, null);
+            }
+        }
+        Arena own = Arena.ofShared();
+        return new Lease(own.allocate(Math.max(size, 1), ALIGN).asSlice(0, size), null, own);
+    }
+
+    /** A buffer on loan. */
+    final class Lease implements AutoCloseable {
+        private final MemorySegment segment;
+        private final MemorySegment slab;
+        private final Arena own;
+
+        private Lease(MemorySegment segment, MemorySegment slab, Arena own) {
+            this.segment = segment;
+            this.slab = slab;
+            this.own = own;
+        }
+
+        MemorySegment segment() {
+            return segment;
+        }
+
+        @Override
+        public void close() {
+            if (slab != null) {
+                free.offer(slab);
+            } else {
+                own.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+package io.bighorn.dataplane.wire;
+
+import io.bighorn.dataplane.replica.Replica;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves one {@link Replica} over TCP to engines that hold the cluster secret. Each connection has one
+ * reader; each request runs on its own virtual thread and its reply is sent as soon as it is done, so
+ * replies may overtake each other. A connection has at most {@link #MAX_IN_FLIGHT} requests running;
+ * beyond that the server stops reading it, and TCP pushes back on the client.
+ *
+ * <p>The server does not own the replica: closing it stops accepting, closes every connection, waits
+ * for the requests running, and leaves the replica open.
+ */
+public final class ReplicaServer implements AutoCloseable {
+    /** Requests one connection may have running at once. */
+    public static final int MAX_IN_FLIGHT = 256;
+
+    private static final Logger log = LoggerFactory.getLogger(ReplicaServer.class);
+
+    private final Replica replica;
+    private final ClusterSecret secret;
+    private final ServerSocketChannel listener;
+    private final InetSocketAddress bound;
+    private final Thread acceptor;
+    private final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
+    final BufferPool buffers = new BufferPool(4 * MAX_IN_FLIGHT);
+    /** Test hook run on a request's thread before the replica sees it. */
+    final RequestHook hook;
+
+    final AtomicLong refused = new AtomicLong();
+    private volatile boolean closed;
+
+    /** Called on a request's own thread before it runs (tests slow requests down with it). */
+    @FunctionalInterface
+    interface RequestHook {
+        void before(Frame request) throws Exception;
+    }
+
+    private ReplicaServer(Replica replica, ClusterSecret secret, ServerSocketChannel listener, RequestHook hook)
+            throws IOException {
+        this.replica = replica;
+        this.secret = secret;
+        this.listener = listener;
+        this.hook = hook;
+        this.bound = (InetSocketAddress) listener.getLocalAddress();
+        this.acceptor = Thread.ofPlatform()
+                .name("bighorn-replica-accept-" + bound.getPort())
+                .daemon()
+                .unstarted(this::acceptLoop);
+    }
+
+    /** Listens on {@code bind} (port 0 picks a free port, see {@link #address()}) and serves {@code replica}. */
+    public static ReplicaServer start(Replica replica, InetSocketAddress bind, ClusterSecret secret)
+            throws IOException {
+        return start(replica, bind, secret, _ -> {});
+    }
+
+    static ReplicaServer start(Replica replica, InetSocketAddress bind, ClusterSecret secret, RequestHook hook)
+            throws IOException {
+        ServerSocketChannel listener = ServerSocketChannel.open();
+        try {
+            listener.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            listener.bind(bind, 128);
+            ReplicaServer server = new ReplicaServer(replica, secret, listener, hook);
+            server.acceptor.start();
+            log.info("replica {} serving on {}", replica.directory(), server.url());
+            return server;
+        } catch (IOException | RuntimeException e) {
+            listener.close();
+            throw new IOException("cannot listen on " + bind + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** The address bound, with the port chosen when asked for port 0. */
+    public InetSocketAddress address() {
+        return bound;
+    }
+
+    public int port() {
+        return bound.getPort();
+    }
+
+    /** {@code tcp://HOST:PORT}, what an engine connects to. */
+    public String url() {
+        String host = bound.getAddress().getHostAddress();
+        return "tcp://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + bound.getPort();
+    }
+
+    Replica replica() {
+        return replica;
+    }
+
+    ClusterSecret secret() {
+        return secret;
+    }
+
+    /** Connections being served now. */
+    int connections() {
+        return connections.size();
+    }
+
+    private void acceptLoop() {
+        while (!closed) {
+            SocketChannel ch;
+            try {
+                ch = listener.accept();
+            } catch (ClosedChannelException e) {
+                return;
+            } catch (IOException e) {
+                if (!closed) {
+                    log.warn("{}: accept failed: {}", url(), e.toString());
+                }
+                continue;
+            }
+            try {
+                ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                ServerConnection c = new ServerConnection(this, ch);
+                connections.add(c);
+                if (closed) {
+                    c.close();
+                } else {
+                    Thread.ofVirtual().name("bighorn-replica-conn-" + c.peer()).start(c);
+                }
+            } catch (IOException e) {
+                log.warn("{}: cannot set up a connection: {}", url(), e.toString());
+                closeQuietly(ch);
+            }
+        }
+    }
+
+    void done(ServerConnection c) {
+        connections.remove(c);
+    }
+
+    /** Stops accepting, closes every connection and waits for the requests that are running. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        closeQuietly(listener);
+        List<ServerConnection> open = List.copyOf(connections);
+        for (ServerConnection c : open) {
+            c.close();
+        }
+        for (ServerConnection c : open) {
+            c.awaitRequests();
+        }
+        try {
+            acceptor.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        log.info("replica {} no longer served on {}", replica.directory(), url());
+    }
+
+    static void closeQuietly(AutoCloseable c) {
+        try {
+            c.close();
+        } catch (Exception e) {
+            // closing on the way out; nothing to add
+        }
+    }
+}
