@@ -13,11 +13,14 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Queue;
 import java.util.Random;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -274,6 +277,39 @@ class NbdServerTest {
                 assertThat(seg.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(random(4096, 499));
             }
         }
+    }
+
+    @Test
+    void servesManyClientsAtOnce() throws Exception {
+        int clients = 16;
+        List<Thread> threads = new ArrayList<>();
+        Queue<Throwable> failures = new ConcurrentLinkedQueue<>();
+        for (int i = 0; i < clients; i++) {
+            int id = i;
+            threads.add(Thread.ofVirtual().start(() -> {
+                try (RawClient c = client().go("vol0", id % 2 == 0, false)) {
+                    long base = id * (SIZE / clients);
+                    for (int k = 0; k < 32; k++) {
+                        byte[] data = random(4096, id * 100 + k);
+                        c.send(0, Protocol.CMD_WRITE, k, base + k * 4096L, 4096, data);
+                    }
+                    for (int k = 0; k < 32; k++) {
+                        assertThat(c.read(0).error()).isZero();
+                    }
+                    for (int k = 0; k < 32; k++) {
+                        Reply r = c.call(0, Protocol.CMD_READ, base + k * 4096L, 4096, null);
+                        assertThat(r.data()).isEqualTo(random(4096, id * 100 + k));
+                    }
+                } catch (Exception | AssertionError e) {
+                    failures.add(e);
+                }
+            }));
+        }
+        for (Thread t : threads) {
+            t.join();
+        }
+        assertThat(failures).isEmpty();
+        await().atMost(Duration.ofSeconds(5)).until(() -> server.clients("vol0") == 0);
     }
 
     static byte[] random(int n, int seed) {
