@@ -19,7 +19,7 @@ import picocli.CommandLine.Spec;
         versionProvider = Main.Version.class,
         // Subcommands inherit --help/--version and the version provider.
         scope = ScopeType.INHERIT,
-        subcommands = {ReplicaCommand.class, CtlCommand.class})
+        subcommands = {ServerCommand.class, ReplicaCommand.class, EngineCommand.class, CtlCommand.class})
 public final class Main implements Runnable {
 
     @Spec

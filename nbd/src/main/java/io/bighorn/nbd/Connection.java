@@ -242,7 +242,8 @@ final class Connection implements Runnable {
         try {
             switch (r.type()) {
                 case Protocol.CMD_READ -> {
-                    try (Arena arena = Arena.ofConfined()) {
+                    // shared: a device may fill the buffer from another thread (the engine's replica clients)
+                    try (Arena arena = Arena.ofShared()) {
                         MemorySegment data = arena.allocate(r.length(), BlockDevice.SECTOR);
                         device.read(r.offset(), data);
                         sendRead(r, data);

@@ -9,6 +9,9 @@ import java.util.List;
  * once. Calls block until done; callers run each request on its own (virtual) thread. Implementations:
  * a local replica, the replicated engine.
  *
+ * <p>Buffers are native segments that any thread may access (from a shared, global or automatic arena):
+ * an implementation may fill or drain them on another thread.
+ *
  * <p>Errors: {@link OutOfRangeException} for a request outside the device or misaligned (nothing done),
  * {@link NoSpaceException} when the storage is full, any other {@link IOException} for a failed device.
  */

@@ -119,11 +119,15 @@ final class ClientConnection {
             ByteBuffer into;
             try {
                 into = p.dst().asByteBuffer();
+                Frame.readFully(ch, into);
+            } catch (WrongThreadException e) { // a caller's buffer this thread may not touch: its error, not ours
+                skip(f.payloadLength(), scratch);
+                p.future().completeExceptionally(e);
+                return;
             } catch (IllegalStateException e) { // the caller gave up and freed its buffer meanwhile
                 skip(f.payloadLength(), scratch);
                 return;
             }
-            Frame.readFully(ch, into);
             p.future().complete(null);
         } else if (p.decoder() != null) {
             byte[] json = readBytes(f);
