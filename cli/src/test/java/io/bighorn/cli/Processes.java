@@ -1,0 +1,144 @@
+package io.bighorn.cli;
+
+import static org.assertj.core.api.Assumptions.assumeThat;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Real processes for the multi-process tests: the distribution jar's commands and external clients
+ * (qemu-img, fio, nbdinfo). Every process started here is stopped by {@link #close}, also on failure.
+ */
+final class Processes implements AutoCloseable {
+    private final List<Proc> started = new ArrayList<>();
+    private final Path logs;
+
+    Processes(Path logs) {
+        this.logs = logs;
+    }
+
+    /** A running process whose merged output is collected line by line. */
+    static final class Proc {
+        final Process process;
+        final String name;
+        final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+
+        @SuppressWarnings("JdkObsolete") // appended by the reader thread while tests read it: must be synchronized
+        final StringBuffer output = new StringBuffer();
+
+        private final Thread reader;
+
+        Proc(String name, Process process) {
+            this.name = name;
+            this.process = process;
+            this.reader = Thread.ofPlatform().daemon().name("out-" + name).start(() -> {
+                try (BufferedReader r =
+                        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8))) {
+                    String line;
+                    while ((line = r.readLine()) != null) {
+                        output.append(line).append('\n');
+                        lines.add(line);
+                    }
+                } catch (IOException e) {
+                    output.append("[output closed: ").append(e.getMessage()).append("]\n");
+                }
+            });
+        }
+
+        /** Waits for a line matching {@code regex} and returns its first group (or the whole line). */
+        String await(String regex, Duration timeout) throws InterruptedException {
+            Pattern p = Pattern.compile(regex);
+            long deadline = System.nanoTime() + timeout.toNanos();
+            while (true) {
+                long left = deadline - System.nanoTime();
+                String line = left <= 0 ? null : lines.poll(left, TimeUnit.NANOSECONDS);
+                if (line == null) {
+                    throw new AssertionError(name + ": no line matching " + regex + " within " + timeout + "; alive="
+                            + process.isAlive() + "; output:\n" + output);
+                }
+                Matcher m = p.matcher(line);
+                if (m.find()) {
+                    return m.groupCount() > 0 ? m.group(1) : line;
+                }
+            }
+        }
+
+        /** Waits for the process to end and returns its exit code. */
+        int exit(Duration timeout) throws InterruptedException {
+            if (!process.waitFor(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                throw new AssertionError(name + " still running after " + timeout + "; output:\n" + output);
+            }
+            reader.join(timeout.toMillis()); // all of its output has been read
+            return process.exitValue();
+        }
+
+        void kill() {
+            process.descendants().forEach(ProcessHandle::destroyForcibly);
+            process.destroyForcibly(); // SIGKILL
+        }
+
+        /** SIGTERM, then waits for a clean exit. */
+        int stop(Duration timeout) throws InterruptedException {
+            process.destroy();
+            return exit(timeout);
+        }
+    }
+
+    /** Runs {@code bighorn ARGS} from the distribution jar. */
+    Proc bighorn(String name, Map<String, String> env, String... args) throws IOException {
+        Path jar = Path.of("target", "bighorn.jar").toAbsolutePath();
+        List<String> command = new ArrayList<>(
+                List.of(ProcessHandle.current().info().command().orElse("java"), "-Xmx512m", "-jar", jar.toString()));
+        command.addAll(List.of(args));
+        return start(name, env, command);
+    }
+
+    /** Runs an external client program; a missing one fails under CI and skips the test elsewhere. */
+    Proc tool(String name, String... command) throws IOException {
+        requireTool(command[0]);
+        return start(name, Map.of(), List.of(command));
+    }
+
+    static void requireTool(String tool) {
+        boolean present =
+                Files.isExecutable(Path.of("/usr/bin", tool)) || Files.isExecutable(Path.of("/usr/local/bin", tool));
+        if (!present && System.getenv("CI") != null) {
+            throw new AssertionError(tool + " is not installed; scripts/test installs it");
+        }
+        assumeThat(present).as(tool + " is installed").isTrue();
+    }
+
+    private Proc start(String name, Map<String, String> env, List<String> command) throws IOException {
+        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
+        pb.environment().putAll(env);
+        Proc p = new Proc(name, pb.start());
+        started.add(p);
+        return p;
+    }
+
+    @Override
+    public void close() throws IOException {
+        for (Proc p : started.reversed()) {
+            p.kill();
+            try {
+                p.process.waitFor(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            Files.writeString(logs.resolve(p.name + ".log"), p.output.toString());
+        }
+    }
+}
