@@ -13,7 +13,6 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.Socket;
@@ -189,23 +188,23 @@ final class Connection implements Runnable {
         int payloadBytes = weight(r);
         slots.acquireUninterruptibly();
         bytes.acquireUninterruptibly(payloadBytes);
-        Arena arena = null;
+        BufferPool.Lease lease = null;
         boolean started = false;
         try {
             MemorySegment payload = MemorySegment.NULL;
             if (r.type() == Protocol.CMD_WRITE) {
-                arena = Arena.ofShared();
-                payload = arena.allocate(r.length(), BlockDevice.SECTOR);
+                lease = server.buffers().acquire(r.length());
+                payload = lease.segment();
                 readPayload(payload);
             }
-            Arena owned = arena;
+            BufferPool.Lease owned = lease;
             MemorySegment data = payload;
             Thread.ofVirtual().name("nbd-request").start(() -> handle(r, data, owned, payloadBytes));
             started = true;
         } finally {
             if (!started) {
-                if (arena != null) {
-                    arena.close();
+                if (lease != null) {
+                    lease.close();
                 }
                 bytes.release(payloadBytes);
                 slots.release();
@@ -218,7 +217,7 @@ final class Connection implements Runnable {
     }
 
     /** Runs one request on its own thread and sends its reply; never throws. */
-    private void handle(Request r, MemorySegment payload, Arena arena, int payloadBytes) {
+    private void handle(Request r, MemorySegment payload, BufferPool.Lease lease, int payloadBytes) {
         try {
             execute(r, payload);
         } catch (ReplyFailedException e) {
@@ -228,8 +227,8 @@ final class Connection implements Runnable {
             LOG.error("NBD client {}: unexpected error in command {}", peer, r.type(), e);
             abort();
         } finally {
-            if (arena != null) {
-                arena.close();
+            if (lease != null) {
+                lease.close();
             }
             bytes.release(payloadBytes);
             slots.release();
@@ -242,9 +241,9 @@ final class Connection implements Runnable {
         try {
             switch (r.type()) {
                 case Protocol.CMD_READ -> {
-                    // shared: a device may fill the buffer from another thread (the engine's replica clients)
-                    try (Arena arena = Arena.ofShared()) {
-                        MemorySegment data = arena.allocate(r.length(), BlockDevice.SECTOR);
+                    // pooled and shared: a device may fill it from another thread (the engine's replica clients)
+                    try (BufferPool.Lease lease = server.buffers().acquire(r.length())) {
+                        MemorySegment data = lease.segment();
                         device.read(r.offset(), data);
                         sendRead(r, data);
                     }

@@ -32,6 +32,7 @@ public final class NbdServer implements AutoCloseable {
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> clients = new ConcurrentHashMap<>();
     private final AtomicLong unexpected = new AtomicLong();
+    private final BufferPool buffers = new BufferPool(32L << 20);
     private volatile boolean closing;
 
     private NbdServer(ServerSocket listener, Exports exports) {
@@ -135,6 +136,11 @@ public final class NbdServer implements AutoCloseable {
 
     void detached(String exportName) {
         clients.get(exportName).decrementAndGet();
+    }
+
+    /** Request buffers, shared by all connections. */
+    BufferPool buffers() {
+        return buffers;
     }
 
     /** Counts an exception a client should never be able to cause (the fuzz tests assert none). */

@@ -8,7 +8,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * Native buffers for request data on the server: sockets read into them and the replica reads from them
  * (and the other way round), so data is never copied through the heap. Requests up to {@link #SLAB}
- * bytes reuse pooled slabs; larger ones get their own arena, freed when the reply is sent.
+ * bytes reuse pooled slabs; larger ones get their own buffer, freed by the GC.
  */
 final class BufferPool {
     static final int SLAB = 256 << 10;
@@ -33,23 +33,21 @@ final class BufferPool {
                 slabs.decrementAndGet();
             }
             if (slab != null) {
-                return new Lease(slab.asSlice(0, size), slab, null);
+                return new Lease(slab.asSlice(0, size), slab);
             }
         }
-        Arena own = Arena.ofShared();
-        return new Lease(own.allocate(Math.max(size, 1), ALIGN).asSlice(0, size), null, own);
+        // an automatic arena: closing a shared one would stop every thread of the JVM for a moment
+        return new Lease(Arena.ofAuto().allocate(Math.max(size, 1), ALIGN).asSlice(0, size), null);
     }
 
     /** A buffer on loan. */
     final class Lease implements AutoCloseable {
         private final MemorySegment segment;
         private final MemorySegment slab;
-        private final Arena own;
 
-        private Lease(MemorySegment segment, MemorySegment slab, Arena own) {
+        private Lease(MemorySegment segment, MemorySegment slab) {
             this.segment = segment;
             this.slab = slab;
-            this.own = own;
         }
 
         MemorySegment segment() {
@@ -60,8 +58,6 @@ final class BufferPool {
         public void close() {
             if (slab != null) {
                 free.offer(slab);
-            } else {
-                own.close();
             }
         }
     }
