@@ -7,7 +7,6 @@ import io.bighorn.dataplane.wire.ReplicaServer;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetSocketAddress;
-import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -111,16 +110,11 @@ final class ReplicaCommand implements Callable<Integer> {
     }
 
     private InetSocketAddress parseListen(String hostPort) {
-        URI uri;
         try {
-            uri = URI.create("tcp://" + hostPort);
+            return Addresses.parse("--listen", hostPort);
         } catch (IllegalArgumentException e) {
-            uri = null;
+            throw new ParameterException(spec.commandLine(), e.getMessage(), e, null, hostPort);
         }
-        if (uri == null || uri.getHost() == null || uri.getPort() < 0) {
-            throw new ParameterException(spec.commandLine(), "--listen wants HOST:PORT, not " + hostPort);
-        }
-        return new InetSocketAddress(uri.getHost(), uri.getPort());
     }
 
     private static void closeQuietly(Replica replica) {
