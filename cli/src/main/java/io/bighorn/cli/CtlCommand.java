@@ -26,7 +26,7 @@ import picocli.CommandLine.Spec;
         name = "ctl",
         description = "Control a running engine: info, replicas, snapshots, expand.",
         subcommands = {
-            CtlCommand.Info.class,
+            CtlCommand.ShowInfo.class,
             CtlCommand.Replicas.class,
             CtlCommand.SnapshotGroup.class,
             CtlCommand.Expand.class
@@ -74,7 +74,7 @@ final class CtlCommand implements Runnable {
     }
 
     @Command(name = "info", description = "The volume, its size, epoch, frontend and replicas.")
-    static final class Info extends Leaf {
+    static final class ShowInfo extends Leaf {
         @ParentCommand
         CtlCommand parent;
 
