@@ -73,8 +73,8 @@ final class CtlCommand implements Runnable {
         }
     }
 
-    @Command(name = "info", description = "The volume, its size, epoch, frontend and replicas.")
-    static final class ShowInfo extends Leaf {
+    /** A leaf right under {@code ctl}. */
+    abstract static class TopLeaf extends Leaf {
         @ParentCommand
         CtlCommand parent;
 
@@ -82,6 +82,10 @@ final class CtlCommand implements Runnable {
         CtlCommand ctl() {
             return parent;
         }
+    }
+
+    @Command(name = "info", description = "The volume, its size, epoch, frontend and replicas.")
+    static final class ShowInfo extends TopLeaf {
 
         @Override
         void run(ControlClient client, PrintWriter out) throws Exception {
@@ -99,14 +103,7 @@ final class CtlCommand implements Runnable {
     }
 
     @Command(name = "replicas", description = "Each replica with its mode (RW, WO, ERR) and why it failed.")
-    static final class Replicas extends Leaf {
-        @ParentCommand
-        CtlCommand parent;
-
-        @Override
-        CtlCommand ctl() {
-            return parent;
-        }
+    static final class Replicas extends TopLeaf {
 
         @Override
         void run(ControlClient client, PrintWriter out) throws Exception {
@@ -251,17 +248,9 @@ final class CtlCommand implements Runnable {
     }
 
     @Command(name = "expand", description = "Grow the volume online to SIZE (e.g. 20G).")
-    static final class Expand extends Leaf {
-        @ParentCommand
-        CtlCommand parent;
-
+    static final class Expand extends TopLeaf {
         @Parameters(paramLabel = "SIZE")
         String size;
-
-        @Override
-        CtlCommand ctl() {
-            return parent;
-        }
 
         @Override
         void run(ControlClient client, PrintWriter out) throws Exception {
