@@ -9,7 +9,6 @@ import io.bighorn.dataplane.engine.Engine;
 import io.bighorn.dataplane.replica.LocalReplicaEndpoint;
 import io.bighorn.dataplane.replica.Replica;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -22,7 +21,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** bighorn ctl against a real control server in front of an engine on real replicas. */
 class CtlCommandTest {
@@ -56,12 +54,9 @@ class CtlCommandTest {
     private int run(String... args) {
         out = new StringWriter();
         err = new StringWriter();
-        CommandLine cmd = Main.commandLine();
-        cmd.setOut(new PrintWriter(out, true));
-        cmd.setErr(new PrintWriter(err, true));
         List<String> all = new ArrayList<>(List.of("ctl", "--engine", address));
         all.addAll(List.of(args));
-        return cmd.execute(all.toArray(String[]::new));
+        return Cli.run(out, err, all.toArray(String[]::new));
     }
 
     @Test

@@ -3,13 +3,11 @@ package io.bighorn.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.bighorn.dataplane.replica.Replica;
-import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code bighorn replica --dir ...}: the refusals before serving (serving itself is in ReplicaServeIT). */
 class ReplicaServeCommandTest {
@@ -20,10 +18,7 @@ class ReplicaServeCommandTest {
     private final StringWriter err = new StringWriter();
 
     private int run(String... args) {
-        CommandLine cmd = Main.commandLine();
-        cmd.setOut(new PrintWriter(out, true));
-        cmd.setErr(new PrintWriter(err, true));
-        return cmd.execute(args);
+        return Cli.run(out, err, args);
     }
 
     @Test
