@@ -33,16 +33,7 @@ class NbdClientsIT {
 
     @AfterEach
     void tearDown() throws Exception {
-        if (server != null) {
-            server.close();
-        }
-        if (device != null) {
-            device.close();
-        }
-        TestVolumes.delete(dir);
-        if (server != null) {
-            assertThat(server.unexpectedErrors()).isZero();
-        }
+        TestVolumes.tearDown(server, device, dir);
     }
 
     @Test

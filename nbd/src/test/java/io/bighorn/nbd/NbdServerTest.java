@@ -42,16 +42,7 @@ class NbdServerTest {
 
     @AfterEach
     void tearDown() throws Exception {
-        if (server != null) {
-            server.close();
-        }
-        if (device != null) {
-            device.close();
-        }
-        TestVolumes.delete(dir);
-        if (server != null) {
-            assertThat(server.unexpectedErrors()).isZero();
-        }
+        TestVolumes.tearDown(server, device, dir);
     }
 
     private RawClient client() throws Exception {

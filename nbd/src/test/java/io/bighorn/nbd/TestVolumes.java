@@ -1,5 +1,8 @@
 package io.bighorn.nbd;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.replica.Replica;
 import io.bighorn.dataplane.replica.ReplicaDevice;
 import java.io.IOException;
@@ -14,6 +17,23 @@ final class TestVolumes {
 
     static ReplicaDevice create(Path dir, long size) throws IOException {
         return new ReplicaDevice(Replica.create(dir, size), 1);
+    }
+
+    /**
+     * Stops a test's server and device (either may be null), deletes its volume, and checks the server
+     * met no error a client should never be able to cause.
+     */
+    static void tearDown(NbdServer server, BlockDevice device, Path dir) throws IOException {
+        if (server != null) {
+            server.close();
+        }
+        if (device != null) {
+            device.close();
+        }
+        delete(dir);
+        if (server != null) {
+            assertThat(server.unexpectedErrors()).isZero();
+        }
     }
 
     static void delete(Path dir) throws IOException {
