@@ -81,6 +81,12 @@ class ReplicaServeIT {
         return m.group(1);
     }
 
+    /** The state letter of {@code /proc/PID/stat} (R, S, T for stopped, ...). */
+    private static char processState(long pid) throws IOException {
+        String stat = Files.readString(java.nio.file.Path.of("/proc", Long.toString(pid), "stat"));
+        return stat.charAt(stat.lastIndexOf(')') + 2);
+    }
+
     private String stderr() {
         try {
             return Files.readString(tmp.resolve("stderr.txt"));
@@ -116,6 +122,10 @@ class ReplicaServeIT {
                             .start()
                             .waitFor())
                     .isZero();
+            // SIGSTOP is delivered asynchronously: wait until the kernel reports the process stopped
+            org.awaitility.Awaitility.await()
+                    .atMost(java.time.Duration.ofSeconds(30))
+                    .until(() -> processState(pid) == 'T');
             List<CompletableFuture<Void>> pending = new ArrayList<>();
             for (int i = 0; i < 50; i++) {
                 pending.add(endpoint.read(0, arena.allocate(4096)));
