@@ -3,11 +3,17 @@ package io.bighorn.dataplane.blockdev;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 
 /**
  * A volume as a frontend sees it: byte-addressed, 512-byte granular I/O that many threads may issue at
  * once. Calls block until done; callers run each request on its own (virtual) thread. Implementations:
  * a local replica, the replicated engine.
+ *
+ * <p>Reads and writes also come asynchronously ({@link #readAsync}, {@link #writeAsync}): the hot path of
+ * a frontend, which then needs no thread per request. The defaults run the blocking call on a virtual
+ * thread; the engine completes them straight from its replicas' replies. Their futures may complete on
+ * any thread, including an I/O thread of the device: dependent stages must not block.
  *
  * <p>Buffers are native segments that any thread may access (from a shared, global or automatic arena):
  * an implementation may fill or drain them on another thread.
@@ -26,6 +32,19 @@ public interface BlockDevice extends AutoCloseable {
 
     /** Writes {@code src} at {@code offset}; with {@code fua} it is durable when this returns. */
     void write(long offset, MemorySegment src, boolean fua) throws IOException;
+
+    /**
+     * {@link #read} without blocking the caller: the future completes when {@code dst} is filled, or
+     * exceptionally with the exception {@code read} would throw.
+     */
+    default CompletableFuture<Void> readAsync(long offset, MemorySegment dst) {
+        return Async.run(() -> read(offset, dst));
+    }
+
+    /** {@link #write} without blocking the caller; see {@link #readAsync}. */
+    default CompletableFuture<Void> writeAsync(long offset, MemorySegment src, boolean fua) {
+        return Async.run(() -> write(offset, src, fua));
+    }
 
     /** Makes every write completed so far durable. */
     void flush() throws IOException;

@@ -1,35 +1,30 @@
 package io.bighorn.dataplane.engine;
 
 import io.bighorn.common.Names;
+import io.bighorn.common.Plug;
 import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.blockdev.NoSpaceException;
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
 import io.bighorn.dataplane.replica.ReplicaInfo;
-import io.bighorn.dataplane.replica.SnapshotException;
 import io.bighorn.dataplane.replica.SnapshotInfo;
-import io.bighorn.dataplane.replica.StaleEpochException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.concurrent.locks.StampedLock;
-import java.util.function.Function;
 import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,14 +59,13 @@ public final class Engine implements BlockDevice {
 
     private final String volume;
     private final List<Member> members;
+    private final FanOut fanOut;
     private final long epoch;
-    private final long timeoutMillis;
     private final Clock clock;
     private final StampedLock gate = new StampedLock();
     private final Lock io = gate.asReadLock();
     private final Lock drain = gate.asWriteLock();
     private final ReentrantLock opLock = new ReentrantLock();
-    private final Object modeLock = new Object();
     private volatile long size;
     private volatile IntSupplier frontendClients = () -> 0;
     private volatile boolean closed;
@@ -81,7 +75,7 @@ public final class Engine implements BlockDevice {
         this.members = List.copyOf(members);
         this.epoch = epoch;
         this.size = size;
-        this.timeoutMillis = timeout.toMillis();
+        this.fanOut = new FanOut(volume, members, timeout.toMillis());
         this.clock = clock;
     }
 
@@ -106,7 +100,7 @@ public final class Engine implements BlockDevice {
             try {
                 infos.put(e, await(e.info(), millis));
             } catch (IOException ex) {
-                failed.put(e, describe(ex));
+                failed.put(e, FanOut.describe(ex));
             }
         }
         long epoch =
@@ -116,7 +110,7 @@ public final class Engine implements BlockDevice {
             try {
                 await(entry.getKey().acceptEpoch(epoch), millis);
             } catch (IOException ex) {
-                failed.put(entry.getKey(), "could not take epoch " + epoch + ": " + describe(ex));
+                failed.put(entry.getKey(), "could not take epoch " + epoch + ": " + FanOut.describe(ex));
                 it.remove();
             }
         }
@@ -197,7 +191,7 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, dst.byteSize());
-            fromOneReplica("read", e -> e.read(offset, dst));
+            fanOut.fromOne("read", e -> e.read(offset, dst));
         } finally {
             io.unlock();
         }
@@ -208,12 +202,69 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, src.byteSize());
-            toAllReplicas("write", e -> e.write(epoch, offset, src));
+            fanOut.toAll("write", e -> e.write(epoch, offset, src));
             if (fua) {
-                toAllReplicas("flush", ReplicaEndpoint::flush);
+                fanOut.toAll("flush", ReplicaEndpoint::flush);
             }
         } finally {
             io.unlock();
+        }
+    }
+
+    /**
+     * The frontend's hot path: {@link #read} with no thread of its own. The I/O gate is held until the
+     * future completes, so a snapshot waits for it like for a blocking read.
+     */
+    @Override
+    public CompletableFuture<Void> readAsync(long offset, MemorySegment dst) {
+        return gated(offset, dst.byteSize(), () -> fanOut.fromOneAsync("read", e -> e.read(offset, dst)));
+    }
+
+    /** {@link #write} with no thread of its own; see {@link #readAsync}. */
+    @Override
+    public CompletableFuture<Void> writeAsync(long offset, MemorySegment src, boolean fua) {
+        return gated(offset, src.byteSize(), () -> {
+            CompletableFuture<Void> written = fanOut.toAllAsync("write", e -> e.write(epoch, offset, src));
+            if (!fua) {
+                return written;
+            }
+            // Not on the reply thread that completed the write: it must never block sending to a replica.
+            return written.thenComposeAsync(
+                    v -> fanOut.toAllAsync("flush", ReplicaEndpoint::flush),
+                    r -> Thread.ofVirtual().start(r));
+        });
+    }
+
+    /** Runs an asynchronous request of the range under the I/O gate, held until the request completes. */
+    private CompletableFuture<Void> gated(long offset, long length, Supplier<CompletableFuture<Void>> request) {
+        lockIo();
+        CompletableFuture<Void> started;
+        try {
+            check(offset, length);
+            started = request.get();
+        } catch (IOException | RuntimeException e) {
+            started = CompletableFuture.failedFuture(e);
+        }
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        var _ = started.whenComplete((v, e) -> {
+            io.unlock();
+            if (e == null) {
+                done.complete(null);
+            } else {
+                done.completeExceptionally(FanOut.unwrap(e));
+            }
+        });
+        return done;
+    }
+
+    /** Takes the I/O gate; a plugged caller flushes first, since a drain may be waiting for what it holds. */
+    private void lockIo() {
+        if (!io.tryLock()) {
+            Plug plug = Plug.current();
+            if (plug != null) {
+                plug.flush();
+            }
+            io.lock();
         }
     }
 
@@ -222,7 +273,7 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             ensureOpen();
-            toAllReplicas("flush", ReplicaEndpoint::flush);
+            fanOut.toAll("flush", ReplicaEndpoint::flush);
         } finally {
             io.unlock();
         }
@@ -233,7 +284,7 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, length);
-            toAllReplicas("trim", e -> e.trim(epoch, offset, length));
+            fanOut.toAll("trim", e -> e.trim(epoch, offset, length));
         } finally {
             io.unlock();
         }
@@ -244,7 +295,7 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, length);
-            toAllReplicas("write-zeroes", e -> e.writeZeroes(epoch, offset, length));
+            fanOut.toAll("write-zeroes", e -> e.writeZeroes(epoch, offset, length));
         } finally {
             io.unlock();
         }
@@ -255,7 +306,7 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, length);
-            return fromOneReplica("extents", e -> e.extents(offset, length));
+            return fanOut.fromOne("extents", e -> e.extents(offset, length));
         } finally {
             io.unlock();
         }
@@ -268,7 +319,7 @@ public final class Engine implements BlockDevice {
         Names.require("snapshot name", name);
         return chainOp(true, () -> {
             Instant created = clock.instant();
-            return toAllReplicas("snapshot " + name, e -> e.snapshot(name, userCreated, labels, created));
+            return fanOut.toAll("snapshot " + name, e -> e.snapshot(name, userCreated, labels, created));
         });
     }
 
@@ -276,19 +327,19 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             ensureOpen();
-            return fromOneReplica("list snapshots", ReplicaEndpoint::snapshots);
+            return fanOut.fromOne("list snapshots", ReplicaEndpoint::snapshots);
         } finally {
             io.unlock();
         }
     }
 
     public void deleteSnapshot(String name) throws IOException {
-        chainOp(false, () -> toAllReplicas("delete snapshot " + name, e -> e.deleteSnapshot(name)));
+        chainOp(false, () -> fanOut.toAll("delete snapshot " + name, e -> e.deleteSnapshot(name)));
     }
 
     /** Purges removed snapshots on every replica; returns the names that are gone. */
     public List<String> purge() throws IOException {
-        return chainOp(false, () -> toAllReplicas("purge", ReplicaEndpoint::purge));
+        return chainOp(false, () -> fanOut.toAll("purge", ReplicaEndpoint::purge));
     }
 
     /** Reverts every replica to snapshot {@code name}; refused while frontend clients are connected. */
@@ -298,7 +349,7 @@ public final class Engine implements BlockDevice {
             throw new IllegalStateException("cannot revert volume " + volume + " while " + clients
                     + " frontend client(s) are connected: disconnect them first");
         }
-        chainOp(true, () -> toAllReplicas("revert to " + name, e -> e.revert(name)));
+        chainOp(true, () -> fanOut.toAll("revert to " + name, e -> e.revert(name)));
     }
 
     /** Grows the volume online: replicas first, then the size new frontend connections see. */
@@ -312,7 +363,7 @@ public final class Engine implements BlockDevice {
         }
         chainOp(true, () -> {
             if (newSize > size) {
-                toAllReplicas("expand to " + newSize, e -> e.expand(newSize));
+                fanOut.toAll("expand to " + newSize, e -> e.expand(newSize));
                 size = newSize;
             }
             return null;
@@ -360,130 +411,6 @@ public final class Engine implements BlockDevice {
         }
     }
 
-    // ---- fan-out ----
-
-    /**
-     * Runs {@code call} on every replica not in ERR at once and waits for all. Replicas that fail become
-     * ERR, unless every replica refused the request itself (a bad name, say), which is rethrown, or every
-     * RW replica is full, which becomes {@link NoSpaceException}. Returns the first RW result.
-     */
-    private <T> T toAllReplicas(String what, Function<ReplicaEndpoint, CompletableFuture<T>> call) throws IOException {
-        List<Member> targets = new ArrayList<>();
-        for (Member m : members) {
-            if (m.mode.writable()) {
-                targets.add(m);
-            }
-        }
-        if (targets.stream().noneMatch(m -> m.mode == Mode.RW)) {
-            throw noHealthy(what);
-        }
-        List<CompletableFuture<T>> futures = new ArrayList<>();
-        for (Member m : targets) {
-            m.outstanding.incrementAndGet();
-            futures.add(call.apply(m.endpoint).orTimeout(timeoutMillis, TimeUnit.MILLISECONDS));
-        }
-        T result = null;
-        boolean rwSucceeded = false;
-        Map<Member, Throwable> failures = new LinkedHashMap<>();
-        for (int i = 0; i < targets.size(); i++) {
-            Member m = targets.get(i);
-            try {
-                T value = futures.get(i).join();
-                if (m.mode == Mode.RW && !rwSucceeded) {
-                    rwSucceeded = true;
-                    result = value;
-                }
-            } catch (CompletionException e) {
-                failures.put(m, unwrap(e));
-            } finally {
-                m.outstanding.decrementAndGet();
-            }
-        }
-        if (failures.isEmpty()) {
-            return result;
-        }
-        if (!rwSucceeded && failures.size() == targets.size()) {
-            Throwable first = failures.values().iterator().next();
-            if (failures.values().stream().allMatch(Engine::isRequestError)) {
-                throw asIo(first); // the request itself was bad; no replica is to blame
-            }
-            if (failures.values().stream().allMatch(t -> t instanceof NoSpaceException)) {
-                throw new NoSpaceException("volume " + volume + ": " + what + " failed: every replica is full");
-            }
-        }
-        failures.forEach(this::fail);
-        if (!rwSucceeded) {
-            throw noHealthy(what);
-        }
-        return result;
-    }
-
-    /** Runs {@code call} on one RW replica, the least loaded, moving on to the next on failure. */
-    private <T> T fromOneReplica(String what, Function<ReplicaEndpoint, CompletableFuture<T>> call) throws IOException {
-        Set<Member> tried = new HashSet<>();
-        while (true) {
-            Member m = null;
-            for (Member c : members) {
-                if (c.mode == Mode.RW
-                        && !tried.contains(c)
-                        && (m == null || c.outstanding.get() < m.outstanding.get())) {
-                    m = c;
-                }
-            }
-            if (m == null) {
-                throw noHealthy(what);
-            }
-            tried.add(m);
-            m.outstanding.incrementAndGet();
-            try {
-                return call.apply(m.endpoint)
-                        .orTimeout(timeoutMillis, TimeUnit.MILLISECONDS)
-                        .join();
-            } catch (CompletionException e) {
-                Throwable cause = unwrap(e);
-                if (isRequestError(cause)) {
-                    throw asIo(cause);
-                }
-                fail(m, cause);
-            } finally {
-                m.outstanding.decrementAndGet();
-            }
-        }
-    }
-
-    /**
-     * Moves a replica to ERR (once) and closes its endpoint. Every caller closes it, even when another
-     * thread already failed the replica: close returns only once no reply can touch a buffer any more,
-     * and this caller is about to hand its buffer back or to another replica.
-     */
-    private void fail(Member m, Throwable cause) {
-        boolean first = false;
-        synchronized (modeLock) {
-            if (m.mode.canBecome(Mode.ERR)) {
-                m.mode = Mode.ERR;
-                m.reason = describe(cause);
-                first = true;
-            }
-        }
-        if (first) {
-            log.warn("volume {}: replica {} is now ERR: {}", volume, m.address(), m.reason);
-        }
-        m.endpoint.close();
-    }
-
-    private NoHealthyReplicaException noHealthy(String what) {
-        StringBuilder why = new StringBuilder();
-        for (Member m : members) {
-            why.append(' ').append(m.address()).append(": ").append(m.mode);
-            if (m.reason != null) {
-                why.append(" (").append(m.reason).append(')');
-            }
-            why.append(';');
-        }
-        return new NoHealthyReplicaException(
-                "volume " + volume + ": " + what + " failed: no healthy replica left;" + why);
-    }
-
     private void check(long offset, long length) throws IOException {
         ensureOpen();
         OutOfRangeException.check(offset, length, size, SECTOR);
@@ -495,45 +422,11 @@ public final class Engine implements BlockDevice {
         }
     }
 
-    /** The request itself was wrong (a bad name, a buffer the caller may not share): no replica is to blame. */
-    private static boolean isRequestError(Throwable t) {
-        return t instanceof SnapshotException
-                || t instanceof IllegalArgumentException
-                || t instanceof WrongThreadException;
-    }
-
-    private static Throwable unwrap(Throwable t) {
-        while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
-            t = t.getCause();
-        }
-        return t;
-    }
-
-    private static IOException asIo(Throwable t) {
-        if (t instanceof IOException io) {
-            return io;
-        }
-        if (t instanceof RuntimeException re) {
-            throw re;
-        }
-        return new IOException(t);
-    }
-
-    private static String describe(Throwable t) {
-        if (t instanceof TimeoutException) {
-            return "no answer within the engine-replica timeout";
-        }
-        if (t instanceof StaleEpochException) {
-            return "fenced by a newer engine: " + t.getMessage();
-        }
-        return t.getMessage() == null ? t.toString() : t.getMessage();
-    }
-
     private static <T> T await(CompletableFuture<T> future, long millis) throws IOException {
         try {
             return future.orTimeout(millis, TimeUnit.MILLISECONDS).join();
         } catch (CompletionException e) {
-            throw asIo(unwrap(e));
+            throw FanOut.asIo(FanOut.unwrap(e));
         }
     }
 }

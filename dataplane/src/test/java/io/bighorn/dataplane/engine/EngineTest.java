@@ -21,9 +21,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class EngineTest {
     private static final long SIZE = 4L << 20;
@@ -75,6 +79,37 @@ class EngineTest {
         return buf.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
     }
 
+    /** A write through the blocking call or the asynchronous one (the NBD server's hot path). */
+    private static void write(Engine engine, long offset, MemorySegment data, boolean fua, boolean async)
+            throws IOException {
+        if (!async) {
+            engine.write(offset, data, fua);
+            return;
+        }
+        join(engine.writeAsync(offset, data, fua));
+    }
+
+    private byte[] read(Engine engine, long offset, int length, boolean async) throws IOException {
+        if (!async) {
+            return read(engine, offset, length);
+        }
+        MemorySegment buf = arena.allocate(length, 4096);
+        join(engine.readAsync(offset, buf));
+        return bytes(buf);
+    }
+
+    private static void join(CompletableFuture<Void> f) throws IOException {
+        try {
+            f.join();
+        } catch (CompletionException e) {
+            switch (e.getCause()) {
+                case IOException io -> throw io;
+                case RuntimeException re -> throw re;
+                default -> throw e;
+            }
+        }
+    }
+
     private static byte[] bytes(MemorySegment s) {
         return s.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
     }
@@ -85,12 +120,13 @@ class EngineTest {
         return bytes(buf);
     }
 
-    @Test
-    void writesReachEveryReplicaAndTheEpochIsPersisted() throws IOException {
+    @ParameterizedTest(name = "async {0}")
+    @ValueSource(booleans = {false, true})
+    void writesReachEveryReplicaAndTheEpochIsPersisted(boolean async) throws IOException {
         Engine engine = start(endpoints(3), Duration.ofSeconds(8));
         assertThat(engine.epoch()).isEqualTo(1);
         MemorySegment data = random(64 * 1024, 1);
-        engine.write(8192, data, true);
+        write(engine, 8192, data, true, async);
         engine.trim(8192, 4096);
         for (Replica r : replicas) {
             byte[] got = readReplica(r, 8192, 64 * 1024);
@@ -103,74 +139,82 @@ class EngineTest {
         assertThat(engine.info().replicas()).extracting(ReplicaState::mode).containsOnly(Mode.RW);
     }
 
-    @Test
-    void aFailingReplicaBecomesErrAndTheVolumeKeepsServing() throws IOException {
+    @ParameterizedTest(name = "async {0}")
+    @ValueSource(booleans = {false, true})
+    void aFailingReplicaBecomesErrAndTheVolumeKeepsServing(boolean async) throws IOException {
         List<FaultyEndpoint> eps = endpoints(3);
         Engine engine = start(eps, Duration.ofSeconds(8));
         eps.get(1).failWith(new IOException("disk gone"));
         MemorySegment data = random(4096, 2);
-        engine.write(0, data, false);
+        write(engine, 0, data, false, async);
         assertThat(engine.info().replicas().get(1).mode()).isEqualTo(Mode.ERR);
         assertThat(engine.info().replicas().get(1).reason()).isEqualTo("disk gone");
         assertThat(eps.get(1).closed).isTrue();
         int callsBefore = eps.get(1).calls.get();
-        engine.write(4096, data, false);
+        write(engine, 4096, data, false, async);
         assertThat(eps.get(1).calls.get()).as("an ERR replica gets no more I/O").isEqualTo(callsBefore);
-        assertThat(read(engine, 0, 4096)).isEqualTo(bytes(data));
+        assertThat(read(engine, 0, 4096, async)).isEqualTo(bytes(data));
     }
 
-    @Test
-    void aReplicaThatDoesNotAnswerTimesOutToErr() throws IOException {
+    @ParameterizedTest(name = "async {0}")
+    @ValueSource(booleans = {false, true})
+    void aReplicaThatDoesNotAnswerTimesOutToErr(boolean async) throws IOException {
         List<FaultyEndpoint> eps = endpoints(2);
         Engine engine = start(eps, Duration.ofMillis(300));
         eps.get(0).hang();
-        engine.write(0, random(4096, 3), false);
+        write(engine, 0, random(4096, 3), false, async);
         ReplicaState state = engine.info().replicas().getFirst();
         assertThat(state.mode()).isEqualTo(Mode.ERR);
         assertThat(state.reason()).contains("timeout");
     }
 
-    @Test
-    void readsMoveOnToAnotherReplicaOnError() throws IOException {
+    @ParameterizedTest(name = "async {0}")
+    @ValueSource(booleans = {false, true})
+    void readsMoveOnToAnotherReplicaOnError(boolean async) throws IOException {
         List<FaultyEndpoint> eps = endpoints(2);
         Engine engine = start(eps, Duration.ofSeconds(8));
         MemorySegment data = random(8192, 4);
-        engine.write(0, data, false);
+        write(engine, 0, data, false, async);
         eps.get(0).failWith(new IOException("bad sector"));
         eps.get(1).failWith(null);
         for (int i = 0; i < 4; i++) {
-            assertThat(read(engine, 0, 8192)).isEqualTo(bytes(data));
+            assertThat(read(engine, 0, 8192, async)).isEqualTo(bytes(data));
         }
         assertThat(engine.info().replicas().get(0).mode()).isEqualTo(Mode.ERR);
     }
 
-    @Test
-    void withNoHealthyReplicaLeftIoFails() throws IOException {
+    @ParameterizedTest(name = "async {0}")
+    @ValueSource(booleans = {false, true})
+    void withNoHealthyReplicaLeftIoFails(boolean async) throws IOException {
         List<FaultyEndpoint> eps = endpoints(2);
         Engine engine = start(eps, Duration.ofSeconds(8));
         eps.forEach(e -> e.failWith(new IOException("gone")));
-        assertThatThrownBy(() -> engine.write(0, random(4096, 5), false))
+        assertThatThrownBy(() -> write(engine, 0, random(4096, 5), false, async))
                 .isInstanceOf(NoHealthyReplicaException.class)
                 .hasMessageContaining("no healthy replica");
-        assertThatThrownBy(() -> read(engine, 0, 4096)).isInstanceOf(NoHealthyReplicaException.class);
+        assertThatThrownBy(() -> read(engine, 0, 4096, async)).isInstanceOf(NoHealthyReplicaException.class);
     }
 
-    @Test
-    void whenEveryReplicaIsFullTheClientGetsEnospcAndNothingFails() throws IOException {
+    @ParameterizedTest(name = "async {0}")
+    @ValueSource(booleans = {false, true})
+    void whenEveryReplicaIsFullTheClientGetsEnospcAndNothingFails(boolean async) throws IOException {
         List<FaultyEndpoint> eps = endpoints(2);
         Engine engine = start(eps, Duration.ofSeconds(8));
         eps.forEach(e -> e.failWith(new NoSpaceException("no space left on device")));
-        assertThatThrownBy(() -> engine.write(0, random(4096, 6), false)).isInstanceOf(NoSpaceException.class);
+        assertThatThrownBy(() -> write(engine, 0, random(4096, 6), false, async))
+                .isInstanceOf(NoSpaceException.class);
         assertThat(engine.info().replicas()).extracting(ReplicaState::mode).containsOnly(Mode.RW);
         eps.forEach(e -> e.failWith(null)); // space freed
-        engine.write(0, random(4096, 6), false);
+        write(engine, 0, random(4096, 6), false, async);
     }
 
-    @Test
-    void outOfRangeIsRefusedBeforeAnyReplicaIsAsked() throws IOException {
+    @ParameterizedTest(name = "async {0}")
+    @ValueSource(booleans = {false, true})
+    void outOfRangeIsRefusedBeforeAnyReplicaIsAsked(boolean async) throws IOException {
         List<FaultyEndpoint> eps = endpoints(2);
         Engine engine = start(eps, Duration.ofSeconds(8));
-        assertThatThrownBy(() -> engine.write(SIZE, random(4096, 7), false)).isInstanceOf(OutOfRangeException.class);
+        assertThatThrownBy(() -> write(engine, SIZE, random(4096, 7), false, async))
+                .isInstanceOf(OutOfRangeException.class);
         assertThatThrownBy(() -> engine.trim(100, 512)).isInstanceOf(OutOfRangeException.class);
         assertThat(eps.get(0).calls.get()).isZero();
     }
