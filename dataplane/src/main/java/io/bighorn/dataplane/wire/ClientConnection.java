@@ -1,10 +1,14 @@
 package io.bighorn.dataplane.wire;
 
+import io.bighorn.common.Plug;
+import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
@@ -13,14 +17,25 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * One connection of a {@link WireReplicaEndpoint}. Callers send under {@link #sendLock}; one reader thread
  * matches replies to {@link #pending} requests by id and completes their futures.
+ *
+ * <p>Both directions batch. A caller on a {@linkplain Plug plugged} thread only queues its frame, and the
+ * plug's flush writes every queued frame with one gathering write; other callers write at once (with
+ * whatever is queued). The reader takes in replies through one large buffer, so one read brings every
+ * reply the replica has sent so far; it runs plugged itself, so the replies it completes (an NBD
+ * connection's, say) go out together when it has no more input to handle.
  */
-final class ClientConnection {
+final class ClientConnection implements Plug.Output {
     private final WireReplicaEndpoint endpoint;
     private final SocketChannel ch;
     private final Map<Long, Pending> pending = new ConcurrentHashMap<>();
     private final ReentrantLock sendLock = new ReentrantLock();
-    private final ByteBuffer sendHeader = ByteBuffer.allocateDirect(Frame.HEADER);
+    /** Under {@link #sendLock}: buffers of frames queued and not written yet, in order. */
+    private final List<ByteBuffer> queued = new ArrayList<>();
+
     private final Thread reader;
+
+    /** The reader's input buffer: one read takes in every reply up to this size. */
+    private static final int IN_BUFFER = 256 << 10;
 
     /** Turns a reply's JSON payload into the caller's result. */
     @FunctionalInterface
@@ -62,52 +77,115 @@ final class ClientConnection {
             future.completeExceptionally(failure);
             return future;
         }
+        Plug plug = Plug.current();
         sendLock.lock();
         try {
-            sendHeader.clear();
-            request.encode(sendHeader);
-            sendHeader.flip();
-            if (data == null) {
-                Frame.writeFully(ch, sendHeader);
-            } else {
-                Frame.writeFully(ch, sendHeader, data.asByteBuffer());
+            queued.add(request.encode());
+            if (data != null) {
+                queued.add(data.asByteBuffer());
             }
-        } catch (IOException | RuntimeException e) {
+            if (plug == null) {
+                writeQueued();
+            }
+        } catch (RuntimeException e) {
             endpoint.fail(e);
         } finally {
             sendLock.unlock();
         }
+        if (plug != null) {
+            plug.hold(this);
+        }
         return future;
     }
 
+    @Override
+    public void flushPlugged() {
+        sendLock.lock();
+        try {
+            writeQueued();
+        } finally {
+            sendLock.unlock();
+        }
+    }
+
+    /** Under the send lock: writes every queued frame; a failure fails the endpoint. */
+    private void writeQueued() {
+        if (queued.isEmpty()) {
+            return;
+        }
+        ByteBuffer[] all = queued.toArray(ByteBuffer[]::new);
+        queued.clear();
+        try {
+            Frame.writeFully(ch, all);
+        } catch (IOException | RuntimeException e) {
+            endpoint.fail(e);
+        }
+    }
+
     private void readLoop() {
-        ByteBuffer header = ByteBuffer.allocateDirect(Frame.HEADER);
-        ByteBuffer scratch = ByteBuffer.allocateDirect(64 << 10);
+        Plug plug = Plug.begin();
+        ByteBuffer in = ByteBuffer.allocateDirect(IN_BUFFER).flip();
         try {
             while (true) {
-                Frame f = Frame.read(ch, header);
+                if (in.remaining() < Frame.HEADER) {
+                    plug.flush(); // about to wait for input: send what the replies completed so far
+                    fill(in, Frame.HEADER);
+                }
+                Frame f = Frame.decode(in);
                 if (f.op() == Op.GOODBYE) {
-                    throw new ProtocolException("the replica dropped the connection: " + text(readBytes(f)));
+                    throw new ProtocolException("the replica dropped the connection: " + text(readBytes(in, f)));
                 }
                 Pending p = pending.remove(f.id());
                 if (p == null) { // the caller gave up on it
-                    skip(f.payloadLength(), scratch);
+                    skip(in, f.payloadLength());
                     continue;
                 }
                 if (p.request().op() != f.op()) {
                     throw new ProtocolException("reply " + f.id() + " is a " + f.op() + " to a "
                             + p.request().op());
                 }
-                complete(p, f, scratch);
+                complete(p, f, in);
             }
         } catch (IOException | RuntimeException e) {
             endpoint.fail(e);
+        } finally {
+            plug.end();
         }
     }
 
-    private void complete(Pending p, Frame f, ByteBuffer scratch) throws IOException {
+    /** Reads until {@code in} (in read mode) holds at least {@code n} bytes. */
+    private void fill(ByteBuffer in, int n) throws IOException {
+        in.compact();
+        try {
+            while (in.position() < n) {
+                if (ch.read(in) < 0) {
+                    throw new EOFException("connection closed by the peer");
+                }
+            }
+        } finally {
+            in.flip();
+        }
+    }
+
+    /** Fills {@code dst} with the next bytes of input: what is buffered, then straight from the channel. */
+    private void readInto(ByteBuffer in, ByteBuffer dst) throws IOException {
+        int part = Math.min(in.remaining(), dst.remaining());
+        dst.put(dst.position(), in, in.position(), part);
+        dst.position(dst.position() + part);
+        in.position(in.position() + part);
+        if (dst.hasRemaining()) {
+            if (dst.remaining() < in.capacity() / 2) {
+                fill(in, dst.remaining());
+                readInto(in, dst);
+            } else {
+                Frame.readFully(ch, dst);
+            }
+        }
+    }
+
+    private void complete(Pending p, Frame f, ByteBuffer in) throws IOException {
         if (f.status() != Status.OK) {
-            String message = text(readBytes(f));
+            String message = text(readBytes(in, f));
             p.future()
                     .completeExceptionally(
                             f.status().toException(message, p.request().epoch(), f.epoch(), endpoint.address()));
@@ -119,18 +197,18 @@ final class ClientConnection {
             ByteBuffer into;
             try {
                 into = p.dst().asByteBuffer();
-                Frame.readFully(ch, into);
+                readInto(in, into);
             } catch (WrongThreadException e) { // a caller's buffer this thread may not touch: its error, not ours
-                skip(f.payloadLength(), scratch);
+                skip(in, f.payloadLength());
                 p.future().completeExceptionally(e);
                 return;
             } catch (IllegalStateException e) { // the caller gave up and freed its buffer meanwhile
-                skip(f.payloadLength(), scratch);
+                skip(in, f.payloadLength());
                 return;
             }
             p.future().complete(null);
         } else if (p.decoder() != null) {
-            byte[] json = readBytes(f);
+            byte[] json = readBytes(in, f);
             try {
                 p.future().complete(p.decoder().decode(json));
             } catch (IOException | RuntimeException e) {
@@ -141,14 +219,14 @@ final class ClientConnection {
                                 e));
             }
         } else {
-            skip(f.payloadLength(), scratch);
+            skip(in, f.payloadLength());
             p.future().complete(null);
         }
     }
 
-    private byte[] readBytes(Frame f) throws IOException {
+    private byte[] readBytes(ByteBuffer in, Frame f) throws IOException {
         byte[] bytes = new byte[f.payloadLength()];
-        Frame.readFully(ch, ByteBuffer.wrap(bytes));
+        readInto(in, ByteBuffer.wrap(bytes));
         return bytes;
     }
 
@@ -156,12 +234,15 @@ final class ClientConnection {
         return new String(bytes, StandardCharsets.UTF_8);
     }
 
-    private void skip(int n, ByteBuffer scratch) throws IOException {
+    private void skip(ByteBuffer in, int n) throws IOException {
         int left = n;
         while (left > 0) {
-            scratch.clear().limit(Math.min(left, scratch.capacity()));
-            Frame.readFully(ch, scratch);
-            left -= scratch.limit();
+            if (!in.hasRemaining()) {
+                fill(in, 1);
+            }
+            int part = Math.min(left, in.remaining());
+            in.position(in.position() + part);
+            left -= part;
         }
     }
 
