@@ -1,5 +1,6 @@
 package io.bighorn.nbd;
 
+import io.bighorn.common.Plug;
 import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.blockdev.BlockDevice.Extent;
 import io.bighorn.dataplane.blockdev.NoSpaceException;
@@ -14,31 +15,41 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.net.Socket;
 import java.net.SocketException;
 import java.net.SocketTimeoutException;
+import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * One client connection: the handshake, then the transmission phase.
  *
- * <p><b>Concurrency.</b> One thread (the connection's virtual thread) reads: it decodes each request header,
- * checks it against the session, reads a WRITE's payload into native memory and starts a virtual thread for
- * the request. Requests therefore run concurrently and their replies go out in completion order, which NBD
- * allows (replies carry the client's handle). Two semaphores bound a connection's work in flight: at most
- * {@link #MAX_IN_FLIGHT} requests and {@link #MAX_IN_FLIGHT_BYTES} of READ/WRITE payload. The reader takes
- * the permits before it reads the payload, so a client that sends faster than the device completes is held
- * back by TCP: the server simply stops reading (back-pressure, no unbounded queue). A reply is written
- * whole under one lock, so chunks of different replies never interleave on the socket.
+ * <p><b>Concurrency.</b> The connection's own platform thread does the handshake with blocking streams,
+ * then switches the socket to non-blocking mode and becomes the reader: it takes in requests through an
+ * {@link Inbox} (one read system call brings every request sent so far), checks each, reads a WRITE's
+ * payload into a pooled native buffer and starts the request. READ and WRITE go to the device's
+ * asynchronous calls and need no thread: the thread that completes one (for the engine, the reply
+ * thread of its last replica) queues the reply in the {@link Outbox}, which writes replies that complete
+ * together with one system call and never blocks that thread. The other commands, rarer and possibly
+ * slow (FLUSH, TRIM, BLOCK_STATUS, ...), run on a virtual thread each. Replies go out in completion order,
+ * which NBD allows (they carry the client's handle). Two semaphores bound a connection's work in flight:
+ * at most {@link #MAX_IN_FLIGHT} requests and {@link #MAX_IN_FLIGHT_BYTES} of READ/WRITE payload, given
+ * back when a reply has been written. The reader takes the permits before it reads the payload, so a
+ * client that sends faster than the device completes, or does not read its replies, is held back by TCP:
+ * the server simply stops reading (back-pressure, no unbounded queue).
  *
  * <p><b>Checks before the device.</b> Every request is checked against the size sent in the handshake and
  * the 512-byte block size before any buffer is allocated or the device is touched; refused requests are
@@ -63,30 +74,31 @@ final class Connection implements Runnable {
     /** How long a closing connection waits for in-flight requests before closing the socket under them. */
     private static final long DRAIN_SECONDS = 10;
 
-    private static final int IO_CHUNK = 256 << 10;
+    private static final int INBOX_BYTES = 256 << 10;
 
-    private final Socket socket;
+    private final SocketChannel ch;
     private final Exports exports;
     private final NbdServer server;
     private final String peer;
 
     private final Semaphore slots = new Semaphore(MAX_IN_FLIGHT);
     private final Semaphore bytes = new Semaphore(MAX_IN_FLIGHT_BYTES);
-    private final ReentrantLock writeLock = new ReentrantLock();
-    /** Reader side: a chunk buffer for copying WRITE payloads into native memory. */
-    private final byte[] readChunk = new byte[IO_CHUNK];
-    /** Writer side, under {@link #writeLock}: a chunk buffer for copying READ data out of native memory. */
-    private final byte[] writeChunk = new byte[IO_CHUNK];
 
-    private DataInputStream in;
-    private OutputStream out;
+    private volatile Inbox inbox;
+    private Outbox outbox;
     private Session session;
 
-    Connection(Socket socket, Exports exports, NbdServer server) {
-        this.socket = socket;
+    Connection(SocketChannel ch, Exports exports, NbdServer server) {
+        this.ch = ch;
         this.exports = exports;
         this.server = server;
-        this.peer = String.valueOf(socket.getRemoteSocketAddress());
+        String remote;
+        try {
+            remote = String.valueOf(ch.getRemoteAddress());
+        } catch (IOException e) {
+            remote = "(unknown peer)";
+        }
+        this.peer = remote;
     }
 
     String peer() {
@@ -96,6 +108,10 @@ final class Connection implements Runnable {
     /** Closes the socket: the reader and any reply writer fail at once, and the connection winds down. */
     void abort() {
         closeQuietly();
+        Inbox reader = inbox;
+        if (reader != null) {
+            reader.wakeup();
+        }
     }
 
     @Override
@@ -103,17 +119,27 @@ final class Connection implements Runnable {
         LOG.info("NBD client {} connected", peer);
         String end = "closed";
         try {
-            socket.setTcpNoDelay(true);
+            ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            Socket socket = ch.socket();
             socket.setSoTimeout(HANDSHAKE_TIMEOUT_MS);
-            in = new DataInputStream(new BufferedInputStream(socket.getInputStream(), 64 << 10));
-            out = new BufferedOutputStream(socket.getOutputStream(), 64 << 10);
-            Optional<Session> negotiated = new Handshake(in, out, exports, peer).run();
+            HandshakeInput handshakeIn = new HandshakeInput(socket.getInputStream());
+            OutputStream handshakeOut = new BufferedOutputStream(socket.getOutputStream(), 64 << 10);
+            Optional<Session> negotiated =
+                    new Handshake(new DataInputStream(handshakeIn), handshakeOut, exports, peer).run();
             if (negotiated.isEmpty()) {
                 end = "ended the handshake";
                 return;
             }
             session = negotiated.get();
-            socket.setSoTimeout(0);
+            inbox = new Inbox(ch, INBOX_BYTES, handshakeIn.leftover(), this::flushPlug);
+            outbox = new Outbox(
+                    ch,
+                    "nbd-flush-" + peer,
+                    e -> {
+                        LOG.debug("NBD client {}: reply not sent: {}", peer, e.toString());
+                        abort();
+                    },
+                    server::replyStalled);
             String name = session.export().name();
             LOG.info(
                     "NBD client {} attached to export '{}' ({} bytes, structured replies {}, base:allocation {})",
@@ -136,8 +162,8 @@ final class Connection implements Runnable {
             end = "handshake timeout";
         } catch (EOFException e) {
             end = "client went away";
-        } catch (SocketException e) {
-            end = server.isClosing() ? "server closing" : "connection lost (" + e.getMessage() + ")";
+        } catch (SocketException | ClosedChannelException e) {
+            end = server.isClosing() ? "server closing" : "connection lost (" + e + ")";
         } catch (IOException e) {
             LOG.warn("NBD client {}: I/O error: {}", peer, e.toString());
             end = "I/O error";
@@ -147,20 +173,29 @@ final class Connection implements Runnable {
             end = "internal error";
         } finally {
             closeQuietly();
+            if (outbox != null) {
+                outbox.close();
+            }
+            if (inbox != null) {
+                try {
+                    inbox.close();
+                } catch (IOException e) {
+                    LOG.debug("NBD client {}: closing the selector: {}", peer, e.toString());
+                }
+            }
             LOG.info("NBD client {} disconnected: {}", peer, end);
         }
     }
 
     /** The transmission phase; returns why it ended. */
     private String transmit() throws IOException {
-        ByteBuffer header = ByteBuffer.allocate(Protocol.REQUEST_HEADER);
+        Plug.begin(); // requests read in one go are sent to the device together
         try {
             while (true) {
-                header.clear();
-                if (!readHeader(header.array())) {
+                if (!inbox.fill(Protocol.REQUEST_HEADER)) {
                     return "client closed the connection";
                 }
-                Request r = Request.decode(header);
+                Request r = Request.decode(inbox.buffer());
                 if (r.type() == Protocol.CMD_DISC) {
                     return "NBD_CMD_DISC";
                 }
@@ -171,7 +206,7 @@ final class Connection implements Runnable {
                         throw new ProtocolException("WRITE of " + r.length() + " bytes is over the maximum "
                                 + Protocol.MAX_PAYLOAD + "; its payload cannot be skipped");
                     }
-                    skip(r.payload());
+                    inbox.skip(r.payload());
                     LOG.debug("NBD client {}: refused request: {}", peer, rejection.message());
                     reject(r, rejection);
                     continue;
@@ -179,77 +214,111 @@ final class Connection implements Runnable {
                 dispatch(r);
             }
         } finally {
+            Plug.current().end();
             drain();
         }
     }
 
-    /** Takes the permits, reads a WRITE's payload, and starts the request's thread. */
+    /** Before the reader may block: what it held back may be what it waits for. */
+    private void flushPlug() {
+        Plug plug = Plug.current();
+        if (plug != null) {
+            plug.flush();
+        }
+    }
+
+    private void acquire(Semaphore s, int permits) {
+        if (!s.tryAcquire(permits)) {
+            flushPlug();
+            s.acquireUninterruptibly(permits);
+        }
+    }
+
+    /** Takes the permits, reads a WRITE's payload, and starts the request. */
     private void dispatch(Request r) throws IOException {
-        int payloadBytes = weight(r);
-        slots.acquireUninterruptibly();
-        bytes.acquireUninterruptibly(payloadBytes);
-        BufferPool.Lease lease = null;
+        int weight = r.type() == Protocol.CMD_READ || r.type() == Protocol.CMD_WRITE ? (int) r.length() : 0;
+        acquire(slots, 1);
+        acquire(bytes, weight);
+        InFlight req = new InFlight(r, weight);
         boolean started = false;
         try {
-            MemorySegment payload = MemorySegment.NULL;
-            if (r.type() == Protocol.CMD_WRITE) {
-                lease = server.buffers().acquire(r.length());
-                payload = lease.segment();
-                readPayload(payload);
+            BlockDevice device = session.export().device();
+            switch (r.type()) {
+                case Protocol.CMD_READ -> {
+                    // pooled and shared: the device may fill it from another thread (the engine's replica clients)
+                    req.lease = server.buffers().acquire(r.length());
+                    MemorySegment data = req.lease.segment();
+                    started = true;
+                    whenDone(req, () -> device.readAsync(r.offset(), data), () -> sendRead(req, data));
+                }
+                case Protocol.CMD_WRITE -> {
+                    req.lease = server.buffers().acquire(r.length());
+                    MemorySegment data = req.lease.segment();
+                    inbox.readFully(data.asByteBuffer());
+                    started = true;
+                    boolean fua = r.has(Protocol.CMD_FLAG_FUA);
+                    whenDone(
+                            req,
+                            () -> device.writeAsync(r.offset(), data, fua),
+                            () -> send(req, Replies.simple(0, r.handle())));
+                }
+                default -> {
+                    started = true;
+                    Thread.ofVirtual().name("nbd-request").start(() -> handle(req, device));
+                }
             }
-            BufferPool.Lease owned = lease;
-            MemorySegment data = payload;
-            Thread.ofVirtual().name("nbd-request").start(() -> handle(r, data, owned, payloadBytes));
-            started = true;
         } finally {
             if (!started) {
-                if (lease != null) {
-                    lease.close();
-                }
-                bytes.release(payloadBytes);
-                slots.release();
+                req.release();
             }
         }
     }
 
-    private static int weight(Request r) {
-        return r.type() == Protocol.CMD_READ || r.type() == Protocol.CMD_WRITE ? (int) r.length() : 0;
+    /** Starts an asynchronous device call and answers the request when it completes. */
+    private void whenDone(InFlight req, Supplier<CompletableFuture<Void>> call, Runnable reply) {
+        CompletableFuture<Void> f;
+        try {
+            f = call.get();
+        } catch (RuntimeException e) {
+            failed(req, e);
+            return;
+        }
+        var _ = f.whenComplete((v, e) -> {
+            if (e == null) {
+                reply.run();
+            } else {
+                failed(req, e);
+            }
+        });
     }
 
-    /** Runs one request on its own thread and sends its reply; never throws. */
-    private void handle(Request r, MemorySegment payload, BufferPool.Lease lease, int payloadBytes) {
-        try {
-            execute(r, payload);
-        } catch (ReplyFailedException e) {
-            LOG.debug("NBD client {}: reply to handle {} not sent: {}", peer, r.handle(), e.getMessage());
-        } catch (RuntimeException e) {
-            server.unexpected(e);
-            LOG.error("NBD client {}: unexpected error in command {}", peer, r.type(), e);
-            abort();
-        } finally {
+    /** A request between its dispatch and its reply: what it holds until the reply is written. */
+    private final class InFlight {
+        final Request request;
+        final int weight;
+        BufferPool.Lease lease;
+
+        InFlight(Request request, int weight) {
+            this.request = request;
+            this.weight = weight;
+        }
+
+        void release() {
             if (lease != null) {
                 lease.close();
+                lease = null;
             }
-            bytes.release(payloadBytes);
+            bytes.release(weight);
             slots.release();
         }
     }
 
-    private void execute(Request r, MemorySegment payload) {
-        BlockDevice device = session.export().device();
+    /** Runs one blocking request on its own thread and queues its reply; never throws. */
+    private void handle(InFlight req, BlockDevice device) {
+        Request r = req.request;
         boolean fua = r.has(Protocol.CMD_FLAG_FUA);
         try {
             switch (r.type()) {
-                case Protocol.CMD_READ -> {
-                    // pooled and shared: a device may fill it from another thread (the engine's replica clients)
-                    try (BufferPool.Lease lease = server.buffers().acquire(r.length())) {
-                        MemorySegment data = lease.segment();
-                        device.read(r.offset(), data);
-                        sendRead(r, data);
-                    }
-                    return;
-                }
-                case Protocol.CMD_WRITE -> device.write(r.offset(), payload, fua);
                 case Protocol.CMD_FLUSH -> device.flush();
                 case Protocol.CMD_TRIM -> {
                     device.trim(r.offset(), r.length());
@@ -267,31 +336,54 @@ final class Connection implements Runnable {
                     // Nothing to prefetch: the device reads from the page cache or its replicas.
                 }
                 case Protocol.CMD_BLOCK_STATUS -> {
-                    sendBlockStatus(r, device);
+                    send(req, blockStatus(r, device));
                     return;
                 }
                 default -> throw new IllegalStateException("unchecked command " + r.type());
             }
-            send(Replies.simple(0, r.handle()));
-        } catch (OutOfRangeException e) {
-            // Checked before: the device disagreeing about its range is a server bug, still an EINVAL.
-            server.unexpected(e);
-            sendError(r, Protocol.EINVAL, e.getMessage());
-        } catch (NoSpaceException e) {
-            sendError(r, Protocol.ENOSPC, e.getMessage());
-        } catch (IOException e) {
-            LOG.warn(
-                    "NBD client {}: command {} at {} length {} failed: {}",
-                    peer,
-                    r.type(),
-                    r.offset(),
-                    r.length(),
-                    e.toString());
-            sendError(r, Protocol.EIO, e.getMessage() == null ? "I/O error" : e.getMessage());
+            send(req, Replies.simple(0, r.handle()));
+        } catch (IOException | RuntimeException e) {
+            failed(req, e);
         }
     }
 
-    private void sendBlockStatus(Request r, BlockDevice device) throws IOException {
+    /** Answers a failed request with its NBD error; an unexpected exception also ends the connection. */
+    private void failed(InFlight req, Throwable failure) {
+        Request r = req.request;
+        Throwable e =
+                failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        switch (e) {
+            case OutOfRangeException o -> {
+                // Checked before: the device disagreeing about its range is a server bug, still an EINVAL.
+                server.unexpected(o);
+                sendError(req, Protocol.EINVAL, o.getMessage());
+            }
+            case NoSpaceException n -> sendError(req, Protocol.ENOSPC, n.getMessage());
+            case IOException io -> {
+                LOG.warn(
+                        "NBD client {}: command {} at {} length {} failed: {}",
+                        peer,
+                        r.type(),
+                        r.offset(),
+                        r.length(),
+                        io.toString());
+                sendError(req, Protocol.EIO, io.getMessage() == null ? "I/O error" : io.getMessage());
+            }
+            case RuntimeException re -> {
+                server.unexpected(re);
+                LOG.error("NBD client {}: unexpected error in command {}", peer, r.type(), re);
+                req.release();
+                abort();
+            }
+            default -> {
+                LOG.error("NBD client {}: command {} failed", peer, r.type(), e);
+                req.release();
+                abort();
+            }
+        }
+    }
+
+    private static byte[] blockStatus(Request r, BlockDevice device) throws IOException {
         // Query at most 1 GiB at a time: the reply may describe less than asked, the client asks again.
         long length = Math.min(r.length(), 1L << 30);
         List<Extent> extents = new ArrayList<>();
@@ -303,109 +395,41 @@ final class Connection implements Runnable {
         if (extents.isEmpty()) {
             extents.add(new Extent(r.offset(), length, true));
         }
-        send(Replies.blockStatus(r.handle(), Protocol.BASE_ALLOCATION_ID, extents, r.has(Protocol.CMD_FLAG_REQ_ONE)));
+        return Replies.blockStatus(r.handle(), Protocol.BASE_ALLOCATION_ID, extents, r.has(Protocol.CMD_FLAG_REQ_ONE));
     }
 
-    // ---- replies: each written whole under the write lock ----
+    // ---- replies: queued whole in the outbox ----
 
     private void reject(Request r, Rejection rejection) {
-        sendError(r, rejection.errno(), rejection.message());
+        acquire(slots, 1);
+        sendError(new InFlight(r, 0), rejection.errno(), rejection.message());
     }
 
-    private void sendError(Request r, int errno, String message) {
+    private void sendError(InFlight req, int errno, String message) {
         if (session.structured()) {
-            send(Replies.error(r.handle(), errno, message));
+            send(req, Replies.error(req.request.handle(), errno, message));
         } else {
             // A simple reply to a failed READ carries no data.
-            send(Replies.simple(errno, r.handle()));
+            send(req, Replies.simple(errno, req.request.handle()));
         }
     }
 
-    private void sendRead(Request r, MemorySegment data) {
+    private void sendRead(InFlight req, MemorySegment data) {
+        Request r = req.request;
         int n = (int) data.byteSize();
-        writeLock.lock();
-        try {
-            if (session.structured()) {
-                out.write(n == 0 ? Replies.done(r.handle()) : Replies.offsetDataHeader(r.handle(), r.offset(), n));
-            } else {
-                out.write(Replies.simple(0, r.handle()));
-            }
-            for (long done = 0; done < n; ) {
-                int part = (int) Math.min(writeChunk.length, n - done);
-                MemorySegment.copy(data, ValueLayout.JAVA_BYTE, done, writeChunk, 0, part);
-                out.write(writeChunk, 0, part);
-                done += part;
-            }
-            out.flush();
-        } catch (IOException e) {
-            throw replyFailed(e);
-        } finally {
-            writeLock.unlock();
+        ByteBuffer head;
+        if (!session.structured()) {
+            head = ByteBuffer.wrap(Replies.simple(0, r.handle()));
+        } else if (n == 0) {
+            head = ByteBuffer.wrap(Replies.done(r.handle()));
+        } else {
+            head = ByteBuffer.wrap(Replies.offsetDataHeader(r.handle(), r.offset(), n));
         }
+        outbox.send(new ByteBuffer[] {head, data.asByteBuffer()}, req::release);
     }
 
-    private void send(byte[] reply) {
-        writeLock.lock();
-        try {
-            out.write(reply);
-            out.flush();
-        } catch (IOException e) {
-            throw replyFailed(e);
-        } finally {
-            writeLock.unlock();
-        }
-    }
-
-    /** A reply that cannot be sent ends the connection: the client can no longer match replies. */
-    private ReplyFailedException replyFailed(IOException e) {
-        abort();
-        return new ReplyFailedException(e);
-    }
-
-    /** A reply could not be written; the connection is closing. */
-    private static final class ReplyFailedException extends RuntimeException {
-        private static final long serialVersionUID = 1L;
-
-        ReplyFailedException(IOException cause) {
-            super(cause.getMessage(), cause);
-        }
-    }
-
-    // ---- reading ----
-
-    /** Reads a request header; false on a clean end of stream before its first byte. */
-    private boolean readHeader(byte[] header) throws IOException {
-        int first = in.read();
-        if (first < 0) {
-            return false;
-        }
-        header[0] = (byte) first;
-        in.readFully(header, 1, header.length - 1);
-        return true;
-    }
-
-    private void readPayload(MemorySegment dst) throws IOException {
-        long n = dst.byteSize();
-        for (long done = 0; done < n; ) {
-            int part = (int) Math.min(readChunk.length, n - done);
-            in.readFully(readChunk, 0, part);
-            MemorySegment.copy(readChunk, 0, dst, ValueLayout.JAVA_BYTE, done, part);
-            done += part;
-        }
-    }
-
-    private void skip(long n) throws IOException {
-        InputStream s = in;
-        for (long left = n; left > 0; ) {
-            long skipped = s.skip(left);
-            if (skipped <= 0) {
-                if (s.read() < 0) {
-                    throw new EOFException("client closed inside a request payload");
-                }
-                skipped = 1;
-            }
-            left -= skipped;
-        }
+    private void send(InFlight req, byte[] reply) {
+        outbox.send(new ByteBuffer[] {ByteBuffer.wrap(reply)}, req::release);
     }
 
     /** Waits for the requests in flight; after a while closes the socket so blocked replies fail. */
@@ -415,13 +439,13 @@ final class Connection implements Runnable {
             done = slots.tryAcquire(MAX_IN_FLIGHT, DRAIN_SECONDS, TimeUnit.SECONDS);
             if (!done) {
                 LOG.warn("NBD client {}: requests still in flight after {} s; closing under them", peer, DRAIN_SECONDS);
-                closeQuietly();
+                abort();
                 slots.acquireUninterruptibly(MAX_IN_FLIGHT);
                 done = true;
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            closeQuietly();
+            abort();
             slots.acquireUninterruptibly(MAX_IN_FLIGHT);
             done = true;
         } finally {
@@ -433,9 +457,23 @@ final class Connection implements Runnable {
 
     private void closeQuietly() {
         try {
-            socket.close();
+            ch.close();
         } catch (IOException e) {
             LOG.debug("NBD client {}: close failed: {}", peer, e.toString());
+        }
+    }
+
+    /** The handshake's input: buffered, and able to hand over what it read ahead of the handshake's end. */
+    private static final class HandshakeInput extends BufferedInputStream {
+        HandshakeInput(InputStream in) {
+            super(in, 64 << 10);
+        }
+
+        /** The bytes received but not read yet: the start of the transmission phase. */
+        byte[] leftover() {
+            synchronized (this) {
+                return Arrays.copyOfRange(buf, pos, count);
+            }
         }
     }
 }

@@ -2,8 +2,9 @@ package io.bighorn.nbd;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.Socket;
+import java.net.StandardSocketOptions;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
@@ -14,8 +15,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * An NBD server (fixed newstyle handshake, structured replies, {@code base:allocation}) serving
- * {@link Exports} over TCP. Each connection runs on its own virtual thread and each request on another;
- * see {@code Connection} for the concurrency and error rules.
+ * {@link Exports} over TCP. Each connection runs on its own platform thread, reads and writes complete
+ * asynchronously; see {@code Connection} for the concurrency and error rules.
  *
  * <pre>{@code
  * try (NbdServer server = NbdServer.start("127.0.0.1", 0, Exports.of(new Export("vol0", "", device)))) {
@@ -26,16 +27,17 @@ import org.slf4j.LoggerFactory;
 public final class NbdServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NbdServer.class);
 
-    private final ServerSocket listener;
+    private final ServerSocketChannel listener;
     private final Exports exports;
     private final Thread acceptor;
     private final Map<Connection, Thread> connections = new ConcurrentHashMap<>();
     private final Map<String, AtomicInteger> clients = new ConcurrentHashMap<>();
     private final AtomicLong unexpected = new AtomicLong();
+    private final AtomicLong replyStalls = new AtomicLong();
     private final BufferPool buffers = new BufferPool(32L << 20);
     private volatile boolean closing;
 
-    private NbdServer(ServerSocket listener, Exports exports) {
+    private NbdServer(ServerSocketChannel listener, Exports exports) {
         this.listener = listener;
         this.exports = exports;
         this.acceptor = Thread.ofVirtual().name("nbd-accept").unstarted(this::acceptLoop);
@@ -44,9 +46,9 @@ public final class NbdServer implements AutoCloseable {
     /** Listens on {@code host:port} (port 0: any free port, see {@link #port()}) and starts serving. */
     public static NbdServer start(String host, int port, Exports exports) throws IOException {
         Objects.requireNonNull(exports, "exports");
-        ServerSocket listener = new ServerSocket();
+        ServerSocketChannel listener = ServerSocketChannel.open();
         try {
-            listener.setReuseAddress(true);
+            listener.setOption(StandardSocketOptions.SO_REUSEADDR, true);
             listener.bind(new InetSocketAddress(host, port), 128);
         } catch (IOException | RuntimeException e) {
             listener.close();
@@ -60,12 +62,12 @@ public final class NbdServer implements AutoCloseable {
 
     /** The address the server is bound to. */
     public InetSocketAddress address() {
-        return (InetSocketAddress) listener.getLocalSocketAddress();
+        return (InetSocketAddress) listener.socket().getLocalSocketAddress();
     }
 
     /** The bound port (useful after binding port 0). */
     public int port() {
-        return listener.getLocalPort();
+        return listener.socket().getLocalPort();
     }
 
     /**
@@ -104,7 +106,7 @@ public final class NbdServer implements AutoCloseable {
 
     private void acceptLoop() {
         while (!closing) {
-            Socket socket;
+            SocketChannel socket;
             try {
                 socket = listener.accept();
             } catch (IOException e) {
@@ -114,7 +116,8 @@ public final class NbdServer implements AutoCloseable {
                 return;
             }
             Connection c = new Connection(socket, exports, this);
-            Thread t = Thread.ofVirtual().name("nbd-" + c.peer()).unstarted(() -> {
+            // A platform thread: it waits in the kernel for requests itself, without a poller's hand-over.
+            Thread t = Thread.ofPlatform().name("nbd-" + c.peer()).daemon().unstarted(() -> {
                 try {
                     c.run();
                 } finally {
@@ -148,11 +151,20 @@ public final class NbdServer implements AutoCloseable {
         unexpected.incrementAndGet();
     }
 
+    /** A connection's replies filled its socket (the client reads slower than the server answers). */
+    void replyStalled() {
+        replyStalls.incrementAndGet();
+    }
+
+    long replyStalls() {
+        return replyStalls.get();
+    }
+
     long unexpectedErrors() {
         return unexpected.get();
     }
 
-    private static void joinUninterruptibly(Thread t) {
+    static void joinUninterruptibly(Thread t) {
         boolean interrupted = false;
         while (true) {
             try {

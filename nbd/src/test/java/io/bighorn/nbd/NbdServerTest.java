@@ -271,6 +271,41 @@ class NbdServerTest {
     }
 
     @Test
+    void aClientThatReadsLateGetsEveryReplyWholeAndStallsNoOne() throws Exception {
+        byte[] pattern = random(1 << 20, 42);
+        try (RawClient writer = client().go("vol0", true, false)) {
+            for (int i = 0; i < 8; i++) {
+                assertThat(writer.call(0, Protocol.CMD_WRITE, i * (1L << 20), 1 << 20, pattern)
+                                .error())
+                        .isZero();
+            }
+        }
+        int reads = 48; // 48 MiB of replies: far more than a socket buffer holds
+        try (RawClient slow = client().go("vol0", true, false);
+                RawClient gone = client().go("vol0", false, false);
+                RawClient other = client().go("vol0", true, false)) {
+            for (long h = 0; h < reads; h++) {
+                slow.send(0, Protocol.CMD_READ, h, (h % 8) << 20, 1 << 20, null);
+                gone.send(0, Protocol.CMD_READ, h, (h % 8) << 20, 1 << 20, null);
+            }
+            await().atMost(Duration.ofSeconds(30)).until(() -> server.replyStalls() > 0);
+            gone.close(); // leaves with its replies unread: the server drops them and frees their buffers
+            for (int k = 0; k < 16; k++) { // meanwhile another client is served as usual
+                Reply r = other.call(0, Protocol.CMD_READ, (k % 8) << 20, 4096, null);
+                assertThat(r.error()).isZero();
+                assertThat(r.data()).isEqualTo(Arrays.copyOf(pattern, 4096));
+            }
+            for (int i = 0; i < reads; i++) {
+                Reply r = slow.read(1 << 20);
+                assertThat(r.error()).isZero();
+                assertThat(r.data()).isEqualTo(pattern);
+            }
+        }
+        await().atMost(Duration.ofSeconds(30)).until(() -> server.clients("vol0") == 0);
+        assertThat(server.unexpectedErrors()).isZero();
+    }
+
+    @Test
     void servesManyClientsAtOnce() throws Exception {
         int clients = 16;
         List<Thread> threads = new ArrayList<>();
