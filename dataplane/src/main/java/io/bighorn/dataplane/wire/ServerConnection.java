@@ -135,6 +135,9 @@ final class ServerConnection implements Runnable {
         FrameReader input = new FrameReader(ch, replies::flush, server.socketReads);
         replies.start();
         while (true) {
+            if (!ch.isOpen()) { // closed, or a reply failed: run none of the frames still buffered
+                throw new ClosedChannelException();
+            }
             if (!inFlight.tryAcquire()) {
                 replies.flush(); // our own batched replies hold permits until they are written
                 inFlight.acquire(); // back-pressure: at the limit, stop reading until a reply is out

@@ -36,7 +36,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The server's reader batching: many frames per read, inline and offloaded requests on one connection,
- * frames split across reads, back-pressure and broken frames, through real sockets with raw frames.
+ * frames split across reads, back-pressure, a client gone mid-reply and broken frames, through real
+ * sockets with raw frames.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class ServerBatchingTest {
@@ -266,6 +267,30 @@ class ServerBatchingTest {
         assertThat(ids).hasSize(n);
         assertThat(started.get()).isEqualTo(n);
         assertThat(server.buffers.slabs()).isLessThanOrEqualTo(ReplicaServer.MAX_IN_FLIGHT);
+    }
+
+    @Test
+    void aClientGoneBeforeItsRepliesEndsOnlyItsConnection() throws Exception {
+        SocketChannel raw = connect(64 << 10);
+        int n = 400;
+        ByteBuffer requests = ByteBuffer.allocate(n * Frame.HEADER);
+        for (int i = 0; i < n; i++) {
+            int size = i % 4 == 0 ? BufferPool.SLAB : 64 << 10; // on their own threads, and on the reader
+            requests.put(frame(Op.READ, i, 0, size, 0));
+        }
+        Frame.writeFully(raw, requests.flip());
+        await().atMost(WAIT).until(() -> started.get() > 0);
+        raw.setOption(StandardSocketOptions.SO_LINGER, 0); // reset: the server's next write fails
+        raw.close();
+        await().atMost(WAIT).until(() -> server.connections() == 0);
+
+        WireReplicaEndpoint endpoint = WireReplicaEndpoint.connect(server.url(), SECRET);
+        toClose.add(endpoint);
+        MemorySegment data = segment(random(4096, 9));
+        endpoint.write(1, 0, data).get(30, TimeUnit.SECONDS);
+        MemorySegment back = arena.allocate(4096);
+        endpoint.read(0, back).get(30, TimeUnit.SECONDS);
+        assertThat(back.mismatch(data)).isEqualTo(-1);
     }
 
     @Test
