@@ -40,6 +40,11 @@ final class BufferPool {
         return new Lease(Arena.ofAuto().allocate(Math.max(size, 1), ALIGN).asSlice(0, size), null);
     }
 
+    /** Slabs allocated so far: the most pooled buffers that were ever on loan at once. */
+    int slabs() {
+        return slabs.get();
+    }
+
     /** A buffer on loan. */
     final class Lease implements AutoCloseable {
         private final MemorySegment segment;

@@ -11,14 +11,17 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Serves one {@link Replica} over TCP to engines that hold the cluster secret. Each connection has one
- * reader; each request runs on its own virtual thread and its reply is sent as soon as it is done, so
- * replies may overtake each other. A connection has at most {@link #MAX_IN_FLIGHT} requests running;
- * beyond that the server stops reading it, and TCP pushes back on the client.
+ * reader thread, which runs small reads and writes itself and batches their replies, while flushes,
+ * control operations and large transfers run on their own virtual threads; replies are sent as soon as
+ * they are done, so they may overtake each other (see {@code ServerConnection}). A connection has at most
+ * {@link #MAX_IN_FLIGHT} requests unanswered; beyond that the server stops reading it, and TCP pushes
+ * back on the client.
  *
  * <p>The server does not own the replica: closing it stops accepting, closes every connection, waits
  * for the requests running, and leaves the replica open.
@@ -40,9 +43,17 @@ public final class ReplicaServer implements AutoCloseable {
     final RequestHook hook;
 
     final AtomicLong refused = new AtomicLong();
+    /** Read system calls of the connections after their handshakes: how well requests are batched. */
+    final LongAdder socketReads = new LongAdder();
+    /** Write system calls of the connections' replies. */
+    final LongAdder socketWrites = new LongAdder();
+
     private volatile boolean closed;
 
-    /** Called on a request's own thread before it runs (tests slow requests down with it). */
+    /**
+     * Called before a request runs, on the thread that runs it (tests slow requests down with it). Small
+     * reads and writes run on the connection's reader, so holding one up holds up the connection.
+     */
     @FunctionalInterface
     interface RequestHook {
         void before(Frame request) throws Exception;
@@ -131,7 +142,7 @@ public final class ReplicaServer implements AutoCloseable {
                 if (closed) {
                     c.close();
                 } else {
-                    Thread.ofVirtual().name("bighorn-replica-conn-" + c.peer()).start(c);
+                    c.start();
                 }
             } catch (IOException e) {
                 log.warn("{}: cannot set up a connection: {}", url(), e.toString());

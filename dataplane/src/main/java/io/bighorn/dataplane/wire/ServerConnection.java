@@ -1,13 +1,12 @@
 package io.bighorn.dataplane.wire;
 
-import io.bighorn.dataplane.replica.Replica;
+import io.bighorn.dataplane.wire.RequestHandler.Request;
 import java.io.EOFException;
 import java.io.IOException;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SocketChannel;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -15,38 +14,75 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.locks.ReentrantLock;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One client connection of a {@link ReplicaServer}: the handshake, then a reader that hands each request
- * to its own virtual thread. Replies go out one at a time under {@link #sendLock}.
+ * One client connection of a {@link ReplicaServer}: the handshake, then its requests.
+ *
+ * <p><b>Threads.</b> The connection's reader is a platform thread making blocking reads on the socket, so
+ * no virtual-thread poller stands between the kernel and it; it runs the handshake too. Each read fills a large input buffer, and
+ * the reader takes every complete frame out of it ({@link FrameReader}). A request that is a page-cache
+ * operation ({@link RequestHandler#inline}: reads and writes up to {@value RequestHandler#INLINE_MAX}
+ * bytes, trims, zeroing) runs on the reader itself, and its reply joins a batch. Any other request (a
+ * flush, which syncs to disk, a control operation, a large transfer) gets its own virtual thread, so that
+ * a slow fsync never holds up the small requests behind it. The server's test hook runs before every
+ * request, on whichever thread runs it.
+ *
+ * <p><b>Replies</b> go out through a {@link ReplyWriter}. The reader sends its batch with one gathering
+ * write right before it would block on the socket, that is when its input holds no further complete
+ * frame, or earlier once the batch is large. A burst of small pipelined requests thus costs one read and
+ * one write and no thread switch. Request threads never touch the socket: they queue their reply for the
+ * writer's own platform thread, or for whichever thread is writing at that moment (see there for why, and
+ * for how no reply is left behind). Replies overtake each other freely; each carries its request's id.
+ *
+ * <p><b>Back-pressure.</b> At most {@link ReplicaServer#MAX_IN_FLIGHT} requests of a connection are read
+ * and not yet answered: the reader takes a permit before each frame, and the permit comes back once the
+ * reply has been written. At the limit the reader sends its own batch (whose replies hold permits too)
+ * and stops reading until a permit comes back, and TCP pushes back on the client. Request and reply
+ * buffers are held under those permits, so a client that sends without reading its replies cannot make
+ * the server allocate without bound.
+ *
+ * <p><b>Ending.</b> End of stream, a broken frame (answered with a GOODBYE after the replies batched so
+ * far), a failed reply write, or {@link #close} ends the connection. The socket is closed first, so the
+ * requests still running fail to send their replies; then the reader waits for them and stops the writer
+ * thread, and {@link #awaitRequests} waits for the reader.
  */
 final class ServerConnection implements Runnable {
     static final Duration HANDSHAKE_TIMEOUT = Duration.ofSeconds(10);
     private static final Logger log = LoggerFactory.getLogger(ServerConnection.class);
 
     private final ReplicaServer server;
-    private final Replica replica;
     private final SocketChannel ch;
     private final String peer;
+    private final Thread reader;
     private final Semaphore inFlight = new Semaphore(ReplicaServer.MAX_IN_FLIGHT);
     private final ExecutorService requests = Executors.newVirtualThreadPerTaskExecutor();
-    private final ReentrantLock sendLock = new ReentrantLock();
-    private final ByteBuffer sendHeader = ByteBuffer.allocateDirect(Frame.HEADER);
+    private final RequestHandler handler;
+    private final ReplyWriter replies;
     private volatile boolean authenticated;
 
     ServerConnection(ReplicaServer server, SocketChannel ch) throws IOException {
         this.server = server;
-        this.replica = server.replica();
         this.ch = ch;
         SocketAddress remote = ch.getRemoteAddress();
         this.peer = String.valueOf(remote).replaceFirst("^/", "");
+        this.reader = Thread.ofPlatform()
+                .name("bighorn-replica-conn-" + peer)
+                .daemon()
+                .unstarted(this);
+        this.handler = new RequestHandler(server);
+        this.replies =
+                new ReplyWriter(ch, inFlight, server.socketWrites, this::replyFailed, "bighorn-replica-reply-" + peer);
     }
 
     String peer() {
         return peer;
+    }
+
+    /** Starts the connection's reader thread. */
+    void start() {
+        reader.start();
     }
 
     @Override
@@ -77,12 +113,7 @@ final class ServerConnection implements Runnable {
             log.debug("{}: {} disconnected", server.url(), peer);
         } catch (ProtocolException e) {
             log.warn("{}: dropping {}: {}", server.url(), peer, e.getMessage());
-            sendLock.lock();
-            try {
-                Handshake.refuse(ch, e.getMessage());
-            } finally {
-                sendLock.unlock();
-            }
+            replies.goodbye(e.getMessage());
             drain();
         } catch (IOException e) {
             log.warn("{}: connection from {} failed: {}", server.url(), peer, e.toString());
@@ -90,174 +121,76 @@ final class ServerConnection implements Runnable {
             Thread.currentThread().interrupt();
         } finally {
             close();
-            awaitRequests();
+            requests.close(); // waits for the requests running: their replies are dropped
+            try {
+                replies.shutdown();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
             server.done(this);
         }
     }
 
     private void serve() throws IOException, InterruptedException {
-        ByteBuffer header = ByteBuffer.allocateDirect(Frame.HEADER);
+        FrameReader input = new FrameReader(ch, replies::flush, server.socketReads);
+        replies.start();
         while (true) {
-            inFlight.acquire(); // back-pressure: at the limit, stop reading until a request is done
-            Frame f = Frame.read(ch, header);
-            if (f.op().handshake() || f.op() == Op.GOODBYE || f.status() != Status.OK) {
-                throw new ProtocolException(
-                        "unexpected " + f.op() + " (status " + f.status() + ") after the handshake");
+            if (!ch.isOpen()) { // closed, or a reply failed: run none of the frames still buffered
+                throw new ClosedChannelException();
             }
-            if (f.op() == Op.WRITE && f.payloadLength() != f.length()) {
-                throw new ProtocolException(
-                        "WRITE of " + f.length() + " bytes carries " + f.payloadLength() + " bytes of data");
+            if (!inFlight.tryAcquire()) {
+                replies.flush(); // our own batched replies hold permits until they are written
+                inFlight.acquire(); // back-pressure: at the limit, stop reading until a reply is out
             }
-            if (f.op() != Op.WRITE && f.op().compareTo(Op.INFO) < 0 && f.payloadLength() != 0) {
-                throw new ProtocolException(f.op() + " carries " + f.payloadLength() + " bytes of payload");
-            }
-            Request r = new Request(f);
-            try {
-                if (f.op() == Op.WRITE) {
-                    r.data = server.buffers.acquire(f.payloadLength());
-                    Frame.readFully(ch, r.data.segment().asByteBuffer());
-                } else if (f.payloadLength() > 0) {
-                    r.json = new byte[f.payloadLength()];
-                    Frame.readFully(ch, ByteBuffer.wrap(r.json));
-                }
-            } catch (IOException | RuntimeException e) {
-                r.release();
-                throw e;
+            Request r = read(input);
+            if (RequestHandler.inline(r.frame())) {
+                replies.add(handler.handle(r));
+                continue;
             }
             try {
-                requests.execute(() -> handle(r));
+                requests.execute(() -> replies.send(handler.handle(r)));
             } catch (RejectedExecutionException e) {
                 r.release(); // the server is closing
+                inFlight.release();
                 return;
             }
         }
     }
 
-    /** A request being served, and the buffers it holds. */
-    private static final class Request {
-        final Frame frame;
-        BufferPool.Lease data;
-        byte[] json;
-
-        Request(Frame frame) {
-            this.frame = frame;
+    /** The next request: its header checked, its payload read. */
+    private Request read(FrameReader input) throws IOException {
+        Frame f = input.next();
+        if (f.op().handshake() || f.op() == Op.GOODBYE || f.status() != Status.OK) {
+            throw new ProtocolException("unexpected " + f.op() + " (status " + f.status() + ") after the handshake");
         }
-
-        void release() {
-            if (data != null) {
-                data.close();
-                data = null;
-            }
+        if (f.op() == Op.WRITE && f.payloadLength() != f.length()) {
+            throw new ProtocolException(
+                    "WRITE of " + f.length() + " bytes carries " + f.payloadLength() + " bytes of data");
         }
-    }
-
-    private void handle(Request r) {
-        Frame f = r.frame;
-        try {
-            Frame reply;
-            ByteBuffer payload;
+        if (f.op() != Op.WRITE && f.op().compareTo(Op.INFO) < 0 && f.payloadLength() != 0) {
+            throw new ProtocolException(f.op() + " carries " + f.payloadLength() + " bytes of payload");
+        }
+        if (f.op() == Op.WRITE) {
+            BufferPool.Lease data = server.buffers.acquire(f.payloadLength());
             try {
-                server.hook.before(f);
-                payload = execute(r);
-                reply = f.reply(Status.OK, 0, payload == null ? 0 : payload.remaining());
-            } catch (Exception e) {
-                Status status = Status.of(e);
-                if (status == Status.IO) {
-                    log.warn("{}: {} failed: {}", server.url(), f.op(), e.toString());
-                }
-                String message = e.getMessage() == null ? e.toString() : e.getMessage();
-                payload = ByteBuffer.wrap(message.getBytes(StandardCharsets.UTF_8));
-                reply = f.reply(status, replica.epoch(), payload.remaining());
+                input.payload(data.segment().asByteBuffer());
+            } catch (IOException | RuntimeException e) {
+                data.close();
+                throw e;
             }
-            send(reply, payload);
-        } finally {
-            r.release();
-            inFlight.release();
+            return new Request(f, data, null);
         }
+        byte[] json = null;
+        if (f.payloadLength() > 0) {
+            json = new byte[f.payloadLength()];
+            input.payload(ByteBuffer.wrap(json));
+        }
+        return new Request(f, null, json);
     }
 
-    /** Runs one request on the replica; returns the reply's payload (null for none). */
-    private ByteBuffer execute(Request r) throws Exception {
-        Frame f = r.frame;
-        return switch (f.op()) {
-            case READ -> {
-                if (f.length() < 0 || f.length() > Frame.MAX_PAYLOAD) {
-                    throw new IllegalArgumentException(
-                            "READ of " + f.length() + " bytes: at most " + Frame.MAX_PAYLOAD + " per request");
-                }
-                r.data = server.buffers.acquire(f.length());
-                replica.read(f.offset(), r.data.segment());
-                yield r.data.segment().asByteBuffer();
-            }
-            case WRITE -> {
-                replica.write(f.epoch(), f.offset(), r.data.segment());
-                yield null;
-            }
-            case TRIM -> {
-                replica.trim(f.epoch(), f.offset(), f.length());
-                yield null;
-            }
-            case WRITE_ZEROES -> {
-                replica.writeZeroes(f.epoch(), f.offset(), f.length());
-                yield null;
-            }
-            case FLUSH -> {
-                replica.flush();
-                yield null;
-            }
-            case EXTENTS -> json(replica.extents(f.offset(), f.length()));
-            case INFO -> json(replica.info());
-            case ACCEPT_EPOCH -> {
-                replica.acceptEpoch(f.epoch());
-                yield null;
-            }
-            case SNAPSHOT -> {
-                Json.SnapshotRequest s = Json.read(r.json, Json.SnapshotRequest.class);
-                yield json(replica.snapshot(s.name(), s.userCreated(), s.labels(), s.created()));
-            }
-            case SNAPSHOTS -> json(replica.snapshots());
-            case DELETE_SNAPSHOT -> {
-                replica.deleteSnapshot(Json.read(r.json, Json.Name.class).name());
-                yield null;
-            }
-            case PURGE -> json(replica.purge());
-            case REVERT -> {
-                replica.revert(Json.read(r.json, Json.Name.class).name());
-                yield null;
-            }
-            case EXPAND -> {
-                replica.expand(f.length());
-                yield null;
-            }
-            case HELLO, CHALLENGE, PROOF, READY, GOODBYE -> throw new IllegalStateException("not a request: " + f.op());
-        };
-    }
-
-    private static ByteBuffer json(Object value) throws IOException {
-        byte[] bytes = Json.write(value);
-        if (bytes.length > Frame.MAX_PAYLOAD) {
-            throw new IOException("reply of " + bytes.length + " bytes exceeds " + Frame.MAX_PAYLOAD);
-        }
-        return ByteBuffer.wrap(bytes);
-    }
-
-    private void send(Frame reply, ByteBuffer payload) {
-        sendLock.lock();
-        try {
-            sendHeader.clear();
-            reply.encode(sendHeader);
-            sendHeader.flip();
-            if (payload == null) {
-                Frame.writeFully(ch, sendHeader);
-            } else {
-                Frame.writeFully(ch, sendHeader, payload);
-            }
-        } catch (IOException e) {
-            log.debug("{}: reply to {} failed: {}", server.url(), peer, e.toString());
-            close(); // the reader sees the closed channel and ends the connection
-        } finally {
-            sendLock.unlock();
-        }
+    private void replyFailed(Exception e) {
+        log.debug("{}: reply to {} failed: {}", server.url(), peer, e.toString());
+        close(); // the reader sees the closed channel and ends the connection
     }
 
     /**
@@ -283,8 +216,13 @@ final class ServerConnection implements Runnable {
         ReplicaServer.closeQuietly(ch);
     }
 
-    /** Waits for the requests still running (their replies fail on the closed channel). */
+    /** Waits until the connection's requests and threads have finished (close it first). */
     void awaitRequests() {
         requests.close();
+        try {
+            reader.join();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

@@ -49,6 +49,11 @@ class WireLoopbackTest {
     private final List<AutoCloseable> toClose = new ArrayList<>();
     /** Reads at this offset wait for {@link #release} in the server; other requests run freely. */
     private static final long SLOW = 60L << 20;
+    /**
+     * The size of the slow reads: above {@link RequestHandler#INLINE_MAX}, so that each runs on its own
+     * thread. A small read runs on its connection's reader, and holding it up holds up the connection.
+     */
+    private static final int SLOW_READ = 2 * RequestHandler.INLINE_MAX;
 
     private final CountDownLatch release = new CountDownLatch(1);
     private final AtomicInteger slowArrived = new AtomicInteger();
@@ -148,7 +153,7 @@ class WireLoopbackTest {
         gate = sent;
         List<CompletableFuture<Void>> slowReads = new ArrayList<>();
         for (int i = 0; i < slow; i++) {
-            slowReads.add(endpoint.read(SLOW, arena.allocate(4096)));
+            slowReads.add(endpoint.read(SLOW, arena.allocate(SLOW_READ)));
         }
         List<CompletableFuture<Void>> fastReads = new ArrayList<>();
         List<MemorySegment> buffers = new ArrayList<>();
@@ -319,7 +324,7 @@ class WireLoopbackTest {
     void serverGoingAwayFailsPendingAndLaterRequestsPromptly() throws Exception {
         List<CompletableFuture<Void>> pending = new ArrayList<>();
         for (int i = 0; i < 20; i++) {
-            pending.add(endpoint.read(SLOW, arena.allocate(4096)));
+            pending.add(endpoint.read(SLOW, arena.allocate(SLOW_READ)));
         }
         await().atMost(Duration.ofSeconds(10)).until(() -> slowArrived.get() == 20);
         // close() waits for the stuck requests, so run it beside the test; the sockets close first
@@ -337,9 +342,10 @@ class WireLoopbackTest {
 
     @Test
     void callerGivingUpLeavesNoEntryBehind() throws Exception {
-        CompletableFuture<Void> slow = endpoint.read(SLOW, arena.allocate(4096)).orTimeout(50, TimeUnit.MILLISECONDS);
+        CompletableFuture<Void> slow =
+                endpoint.read(SLOW, arena.allocate(SLOW_READ)).orTimeout(50, TimeUnit.MILLISECONDS);
         assertThatThrownBy(() -> slow.get(10, TimeUnit.SECONDS)).hasCauseInstanceOf(TimeoutException.class);
-        CompletableFuture<Void> cancelled = endpoint.read(SLOW, arena.allocate(4096));
+        CompletableFuture<Void> cancelled = endpoint.read(SLOW, arena.allocate(SLOW_READ));
         cancelled.cancel(false);
         assertThat(endpoint.waiting()).isZero();
         // the late replies are read and dropped; the connection stays in step
