@@ -127,11 +127,22 @@ final class NativeFile implements AutoCloseable {
         return done;
     }
 
+    /**
+     * The most one pwrite call writes. The kernel sizes page-cache folios after the write that creates them,
+     * and every later small write into a folio walks all of its buffer heads, while writeback writes a dirty
+     * folio whole: one 1 MiB write leaves a 1 MiB folio that makes each later 4 KiB overwrite there about
+     * 2.5 times as costly and write back 1 MiB to disk (measured on ext4 with large folios; see
+     * docs/performance.md). Writing in pieces of 64 KiB keeps random overwrites cheap at a cost of a few
+     * system calls per MiB.
+     */
+    static final int MAX_WRITE = 64 << 10;
+
     void write(MemorySegment src, long offset) throws IOException {
         long done = 0;
         long length = src.byteSize();
         while (done < length) {
-            done += call("pwrite", PWRITE, src.asSlice(done), length - done, offset + done);
+            long piece = Math.min(MAX_WRITE - ((offset + done) & (MAX_WRITE - 1)), length - done);
+            done += call("pwrite", PWRITE, src.asSlice(done), piece, offset + done);
         }
     }
 
