@@ -1,5 +1,6 @@
 package io.bighorn.nbd;
 
+import io.bighorn.common.BufferPool;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;

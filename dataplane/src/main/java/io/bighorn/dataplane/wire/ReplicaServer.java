@@ -1,5 +1,6 @@
 package io.bighorn.dataplane.wire;
 
+import io.bighorn.common.BufferPool;
 import io.bighorn.dataplane.replica.Replica;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -38,7 +39,7 @@ public final class ReplicaServer implements AutoCloseable {
     private final InetSocketAddress bound;
     private final Thread acceptor;
     private final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
-    final BufferPool buffers = new BufferPool(4 * MAX_IN_FLIGHT);
+    final BufferPool buffers = new BufferPool(32L << 20);
     /** Test hook run on a request's thread before the replica sees it. */
     final RequestHook hook;
 

@@ -1,5 +1,6 @@
 package io.bighorn.dataplane.wire;
 
+import io.bighorn.common.BufferPool;
 import java.nio.ByteBuffer;
 
 /**

@@ -1,5 +1,6 @@
 package io.bighorn.dataplane.wire;
 
+import io.bighorn.common.BufferPool;
 import io.bighorn.dataplane.replica.Replica;
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,5 +1,6 @@
 package io.bighorn.dataplane.wire;
 
+import io.bighorn.common.BufferPool;
 import io.bighorn.dataplane.wire.RequestHandler.Request;
 import java.io.EOFException;
 import java.io.IOException;

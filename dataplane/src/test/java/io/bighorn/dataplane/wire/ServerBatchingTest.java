@@ -253,9 +253,9 @@ class ServerBatchingTest {
         }
         Frame.writeFully(raw, requests.flip());
         // the server fills its permits, then stops reading: requests stay unread, buffers bounded
-        await().atMost(WAIT).until(() -> server.buffers.slabs() >= ReplicaServer.MAX_IN_FLIGHT);
+        await().atMost(WAIT).until(() -> server.buffers.peakOnLoan() >= ReplicaServer.MAX_IN_FLIGHT);
         assertThat(started.get()).isLessThan(n);
-        assertThat(server.buffers.slabs()).isLessThanOrEqualTo(ReplicaServer.MAX_IN_FLIGHT);
+        assertThat(server.buffers.peakOnLoan()).isLessThanOrEqualTo(ReplicaServer.MAX_IN_FLIGHT);
 
         Set<Long> ids = new HashSet<>();
         for (int i = 0; i < n; i++) {
@@ -266,7 +266,7 @@ class ServerBatchingTest {
         }
         assertThat(ids).hasSize(n);
         assertThat(started.get()).isEqualTo(n);
-        assertThat(server.buffers.slabs()).isLessThanOrEqualTo(ReplicaServer.MAX_IN_FLIGHT);
+        assertThat(server.buffers.peakOnLoan()).isLessThanOrEqualTo(ReplicaServer.MAX_IN_FLIGHT);
     }
 
     @Test
@@ -275,7 +275,7 @@ class ServerBatchingTest {
         int n = 400;
         ByteBuffer requests = ByteBuffer.allocate(n * Frame.HEADER);
         for (int i = 0; i < n; i++) {
-            int size = i % 4 == 0 ? BufferPool.SLAB : 64 << 10; // on their own threads, and on the reader
+            int size = i % 4 == 0 ? 256 << 10 : 64 << 10; // on their own threads, and on the reader
             requests.put(frame(Op.READ, i, 0, size, 0));
         }
         Frame.writeFully(raw, requests.flip());
