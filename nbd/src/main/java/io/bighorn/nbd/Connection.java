@@ -1,5 +1,6 @@
 package io.bighorn.nbd;
 
+import io.bighorn.common.BufferPool;
 import io.bighorn.common.Plug;
 import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.blockdev.BlockDevice.Extent;
@@ -40,11 +41,12 @@ import org.slf4j.LoggerFactory;
  * <p><b>Concurrency.</b> The connection's own platform thread does the handshake with blocking streams,
  * then switches the socket to non-blocking mode and becomes the reader: it takes in requests through an
  * {@link Inbox} (one read system call brings every request sent so far), checks each, reads a WRITE's
- * payload into a pooled native buffer and starts the request. READ and WRITE go to the device's
- * asynchronous calls and need no thread: the thread that completes one (for the engine, the reply
- * thread of its last replica) queues the reply in the {@link Outbox}, which writes replies that complete
- * together with one system call and never blocks that thread. The other commands, rarer and possibly
- * slow (FLUSH, TRIM, BLOCK_STATUS, ...), run on a virtual thread each. Replies go out in completion order,
+ * payload into a pooled native buffer and starts the request. READ, WRITE, FLUSH, TRIM and WRITE_ZEROES
+ * go to the device's asynchronous calls and need no thread: the thread that completes one (for the
+ * engine, the reply thread of its last replica) queues the reply in the {@link Outbox}, which writes
+ * replies that complete together with one system call and never blocks that thread. The reader runs
+ * {@linkplain Plug plugged}: the requests it takes in with one read reach the device's replicas
+ * together, when it has no more input to handle. CACHE and BLOCK_STATUS run on a virtual thread each. Replies go out in completion order,
  * which NBD allows (they carry the client's handle). Two semaphores bound a connection's work in flight:
  * at most {@link #MAX_IN_FLIGHT} requests and {@link #MAX_IN_FLIGHT_BYTES} of READ/WRITE payload, given
  * back when a reply has been written. The reader takes the permits before it reads the payload, so a
@@ -262,6 +264,14 @@ final class Connection implements Runnable {
                             () -> device.writeAsync(r.offset(), data, fua),
                             () -> send(req, Replies.simple(0, r.handle())));
                 }
+                case Protocol.CMD_FLUSH -> {
+                    started = true;
+                    whenDone(req, device::flushAsync, () -> send(req, Replies.simple(0, r.handle())));
+                }
+                case Protocol.CMD_TRIM, Protocol.CMD_WRITE_ZEROES -> {
+                    started = true;
+                    whenDone(req, () -> discard(device, r), () -> send(req, Replies.simple(0, r.handle())));
+                }
                 default -> {
                     started = true;
                     Thread.ofVirtual().name("nbd-request").start(() -> handle(req, device));
@@ -272,6 +282,18 @@ final class Connection implements Runnable {
                 req.release();
             }
         }
+    }
+
+    /** TRIM or WRITE_ZEROES, then with FUA a flush (started off the thread that completed the first). */
+    private static CompletableFuture<Void> discard(BlockDevice device, Request r) {
+        CompletableFuture<Void> done = r.type() == Protocol.CMD_TRIM
+                ? device.trimAsync(r.offset(), r.length())
+                : device.writeZeroesAsync(r.offset(), r.length(), !r.has(Protocol.CMD_FLAG_NO_HOLE));
+        if (!r.has(Protocol.CMD_FLAG_FUA)) {
+            return done;
+        }
+        return done.thenComposeAsync(
+                v -> device.flushAsync(), t -> Thread.ofVirtual().start(t));
     }
 
     /** Starts an asynchronous device call and answers the request when it completes. */
@@ -313,35 +335,16 @@ final class Connection implements Runnable {
         }
     }
 
-    /** Runs one blocking request on its own thread and queues its reply; never throws. */
+    /** Runs one of the rarer requests (CACHE, BLOCK_STATUS) on its own thread and queues its reply. */
     private void handle(InFlight req, BlockDevice device) {
         Request r = req.request;
-        boolean fua = r.has(Protocol.CMD_FLAG_FUA);
         try {
             switch (r.type()) {
-                case Protocol.CMD_FLUSH -> device.flush();
-                case Protocol.CMD_TRIM -> {
-                    device.trim(r.offset(), r.length());
-                    if (fua) {
-                        device.flush();
-                    }
-                }
-                case Protocol.CMD_WRITE_ZEROES -> {
-                    device.writeZeroes(r.offset(), r.length(), !r.has(Protocol.CMD_FLAG_NO_HOLE));
-                    if (fua) {
-                        device.flush();
-                    }
-                }
-                case Protocol.CMD_CACHE -> {
-                    // Nothing to prefetch: the device reads from the page cache or its replicas.
-                }
-                case Protocol.CMD_BLOCK_STATUS -> {
-                    send(req, blockStatus(r, device));
-                    return;
-                }
+                case Protocol.CMD_CACHE -> // nothing to prefetch: the device reads from the page cache or replicas
+                    send(req, Replies.simple(0, r.handle()));
+                case Protocol.CMD_BLOCK_STATUS -> send(req, blockStatus(r, device));
                 default -> throw new IllegalStateException("unchecked command " + r.type());
             }
-            send(req, Replies.simple(0, r.handle()));
         } catch (IOException | RuntimeException e) {
             failed(req, e);
         }

@@ -10,8 +10,8 @@ import java.util.concurrent.CompletableFuture;
  * once. Calls block until done; callers run each request on its own (virtual) thread. Implementations:
  * a local replica, the replicated engine.
  *
- * <p>Reads and writes also come asynchronously ({@link #readAsync}, {@link #writeAsync}): the hot path of
- * a frontend, which then needs no thread per request. The defaults run the blocking call on a virtual
+ * <p>Reads, writes, flushes, trims and write-zeroes also come asynchronously ({@code *Async}): the hot
+ * path of a frontend, which then needs no thread per request. The defaults run the blocking call on a virtual
  * thread; the engine completes them straight from its replicas' replies. Their futures may complete on
  * any thread, including an I/O thread of the device: dependent stages must not block.
  *
@@ -44,6 +44,21 @@ public interface BlockDevice extends AutoCloseable {
     /** {@link #write} without blocking the caller; see {@link #readAsync}. */
     default CompletableFuture<Void> writeAsync(long offset, MemorySegment src, boolean fua) {
         return Async.run(() -> write(offset, src, fua));
+    }
+
+    /** {@link #flush} without blocking the caller; see {@link #readAsync}. */
+    default CompletableFuture<Void> flushAsync() {
+        return Async.run(this::flush);
+    }
+
+    /** {@link #trim} without blocking the caller; see {@link #readAsync}. */
+    default CompletableFuture<Void> trimAsync(long offset, long length) {
+        return Async.run(() -> trim(offset, length));
+    }
+
+    /** {@link #writeZeroes} without blocking the caller; see {@link #readAsync}. */
+    default CompletableFuture<Void> writeZeroesAsync(long offset, long length, boolean mayPunch) {
+        return Async.run(() -> writeZeroes(offset, length, mayPunch));
     }
 
     /** Makes every write completed so far durable. */

@@ -235,6 +235,22 @@ public final class Engine implements BlockDevice {
         });
     }
 
+    @Override
+    public CompletableFuture<Void> flushAsync() {
+        return gated(0, 0, () -> fanOut.toAllAsync("flush", ReplicaEndpoint::flush));
+    }
+
+    @Override
+    public CompletableFuture<Void> trimAsync(long offset, long length) {
+        return gated(offset, length, () -> fanOut.toAllAsync("trim", e -> e.trim(epoch, offset, length)));
+    }
+
+    @Override
+    public CompletableFuture<Void> writeZeroesAsync(long offset, long length, boolean mayPunch) {
+        return gated(
+                offset, length, () -> fanOut.toAllAsync("write-zeroes", e -> e.writeZeroes(epoch, offset, length)));
+    }
+
     /** Runs an asynchronous request of the range under the I/O gate, held until the request completes. */
     private CompletableFuture<Void> gated(long offset, long length, Supplier<CompletableFuture<Void>> request) {
         lockIo();

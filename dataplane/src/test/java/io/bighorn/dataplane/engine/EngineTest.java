@@ -127,14 +127,22 @@ class EngineTest {
         assertThat(engine.epoch()).isEqualTo(1);
         MemorySegment data = random(64 * 1024, 1);
         write(engine, 8192, data, true, async);
-        engine.trim(8192, 4096);
+        if (async) {
+            join(engine.trimAsync(8192, 4096));
+            join(engine.flushAsync());
+            join(engine.writeZeroesAsync(SIZE - 4096, 4096, true));
+        } else {
+            engine.trim(8192, 4096);
+            engine.flush();
+            engine.writeZeroes(SIZE - 4096, 4096, true);
+        }
         for (Replica r : replicas) {
             byte[] got = readReplica(r, 8192, 64 * 1024);
             assertThat(got).startsWith(new byte[4096]);
             assertThat(java.util.Arrays.copyOfRange(got, 4096, got.length))
                     .isEqualTo(java.util.Arrays.copyOfRange(bytes(data), 4096, got.length));
             assertThat(r.epoch()).isEqualTo(1);
-            assertThat(r.revision()).isEqualTo(2);
+            assertThat(r.revision()).as("a write, a trim and a write-zeroes").isEqualTo(3);
         }
         assertThat(engine.info().replicas()).extracting(ReplicaState::mode).containsOnly(Mode.RW);
     }
