@@ -126,7 +126,13 @@ public final class NbdServer implements AutoCloseable {
                 }
             });
             connections.put(c, t);
-            t.start();
+            try {
+                t.start();
+            } catch (OutOfMemoryError e) { // the OS refused another thread: refuse this client, keep serving
+                LOG.warn("NBD server on {}: cannot serve {}: {}", address(), c.peer(), e.toString());
+                connections.remove(c);
+                c.abort();
+            }
         }
     }
 

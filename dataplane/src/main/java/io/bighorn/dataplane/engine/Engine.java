@@ -418,6 +418,7 @@ public final class Engine implements BlockDevice {
                 return;
             }
             closed = true;
+            fanOut.close();
             for (Member m : members) {
                 m.endpoint.close();
             }

@@ -13,10 +13,12 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,13 +38,44 @@ final class FanOut {
 
     private final String volume;
     private final List<Member> members;
-    private final long timeoutMillis;
+    private final long timeoutNanos;
     private final Object modeLock = new Object();
+    /** Requests sent and not answered yet, with their deadlines ({@link System#nanoTime}). */
+    private final Map<CompletableFuture<?>, Long> deadlines = new ConcurrentHashMap<>();
 
+    private final Thread sweeper;
+    private volatile boolean closed;
+
+    /**
+     * The engine-replica timeout is enforced by one sweeper thread that fails late requests, a few times
+     * per timeout: a timer per request ({@code orTimeout}) costs a scheduling round and a wake-up of the
+     * JDK's delay thread for every replica request.
+     */
     FanOut(String volume, List<Member> members, long timeoutMillis) {
         this.volume = volume;
         this.members = List.copyOf(members);
-        this.timeoutMillis = timeoutMillis;
+        this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        long period = Math.clamp(timeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(10), TimeUnit.SECONDS.toNanos(1));
+        this.sweeper =
+                Thread.ofPlatform().name("engine-timeouts-" + volume).daemon().start(() -> sweep(period));
+    }
+
+    private void sweep(long period) {
+        while (!closed) {
+            LockSupport.parkNanos(this, period);
+            long now = System.nanoTime();
+            for (var e : deadlines.entrySet()) {
+                if (now - e.getValue() >= 0) {
+                    e.getKey().completeExceptionally(new TimeoutException());
+                }
+            }
+        }
+    }
+
+    /** Stops the sweeper; requests still unanswered are the endpoints' to fail as they close. */
+    void close() {
+        closed = true;
+        LockSupport.unpark(sweeper);
     }
 
     List<Member> members() {
@@ -126,11 +159,16 @@ final class FanOut {
         m.outstanding.incrementAndGet();
         CompletableFuture<T> f;
         try {
-            f = call.apply(m.endpoint).orTimeout(timeoutMillis, TimeUnit.MILLISECONDS);
+            f = call.apply(m.endpoint);
         } catch (RuntimeException e) {
             f = CompletableFuture.failedFuture(e);
         }
-        return f.whenComplete((v, e) -> m.outstanding.decrementAndGet());
+        CompletableFuture<T> request = f;
+        deadlines.put(request, System.nanoTime() + timeoutNanos);
+        return f.whenComplete((v, e) -> {
+            deadlines.remove(request);
+            m.outstanding.decrementAndGet();
+        });
     }
 
     /** Waits for every future of a {@link #toAll} and decides its outcome. */

@@ -136,17 +136,21 @@ public final class ReplicaServer implements AutoCloseable {
                 }
                 continue;
             }
+            ServerConnection c = null;
             try {
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                ServerConnection c = new ServerConnection(this, ch);
+                c = new ServerConnection(this, ch);
                 connections.add(c);
                 if (closed) {
                     c.close();
                 } else {
                     c.start();
                 }
-            } catch (IOException e) {
+            } catch (IOException | OutOfMemoryError e) { // OutOfMemoryError: the OS refused another thread
                 log.warn("{}: cannot set up a connection: {}", url(), e.toString());
+                if (c != null) {
+                    connections.remove(c);
+                }
                 closeQuietly(ch);
             }
         }
