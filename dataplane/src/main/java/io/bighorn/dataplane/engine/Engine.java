@@ -19,6 +19,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantLock;
@@ -60,6 +62,9 @@ public final class Engine implements BlockDevice {
     private final String volume;
     private final List<Member> members;
     private final FanOut fanOut;
+    /** One platform thread that sends the flush of FUA writes. */
+    private final ExecutorService followUps;
+
     private final long epoch;
     private final Clock clock;
     private final StampedLock gate = new StampedLock();
@@ -76,6 +81,8 @@ public final class Engine implements BlockDevice {
         this.epoch = epoch;
         this.size = size;
         this.fanOut = new FanOut(volume, members, timeout.toMillis());
+        this.followUps = Executors.newSingleThreadExecutor(
+                Thread.ofPlatform().name("engine-fua-" + volume).daemon().factory());
         this.clock = clock;
     }
 
@@ -149,7 +156,12 @@ public final class Engine implements BlockDevice {
                 members.stream().filter(m -> m.mode == Mode.RW).count(),
                 members.size());
         if (requestedSize > best.size()) {
-            engine.expand(requestedSize);
+            try {
+                engine.expand(requestedSize);
+            } catch (IOException | RuntimeException e) {
+                engine.close();
+                throw e;
+            }
         } else if (requestedSize < best.size() && requestedSize > 0) {
             log.warn(
                     "volume {}: requested size {} is below the replicas' {}; keeping {}",
@@ -229,9 +241,9 @@ public final class Engine implements BlockDevice {
                 return written;
             }
             // Not on the reply thread that completed the write: it must never block sending to a replica.
-            return written.thenComposeAsync(
-                    v -> fanOut.toAllAsync("flush", ReplicaEndpoint::flush),
-                    r -> Thread.ofVirtual().start(r));
+            // Nor on a virtual thread: its blocking send would turn the connection non-blocking for good,
+            // and every wait of the connection's reader would then cost three system calls.
+            return written.thenComposeAsync(v -> fanOut.toAllAsync("flush", ReplicaEndpoint::flush), followUps);
         });
     }
 
@@ -419,6 +431,7 @@ public final class Engine implements BlockDevice {
             }
             closed = true;
             fanOut.close();
+            followUps.shutdown();
             for (Member m : members) {
                 m.endpoint.close();
             }
