@@ -13,11 +13,9 @@ ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 source "$ROOT/scripts/lib.sh"
 bighorn_find_jdk
 
-OWN_DIR=0
-if [[ -n "${1:-}" ]]; then DIR="$1"; else DIR="$(mktemp -d /var/tmp/bighorn-bench.XXXXXX)"; OWN_DIR=1; fi
+bighorn_bench_dir "${1:-}" plain.img replica ram fresh.img fresh
 SIZE="${2:-1024}"
 SECONDS_PER_RUN="${3:-5}"
-trap 'rm -rf "$DIR/plain.img" "$DIR/replica" "$DIR/ram" "$DIR/fresh.img" "$DIR/fresh"; [[ $OWN_DIR == 1 ]] && rmdir "$DIR" 2>/dev/null; true' EXIT
 
 (cd "$ROOT" && ./mvnw -q -B -DskipTests -pl bench -am package) >&2
 CP="$ROOT/bench/target/bighorn-bench-0.1.0-SNAPSHOT.jar:$(cat "$ROOT/bench/target/classpath.txt")"

@@ -11,13 +11,11 @@ ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 source "$ROOT/scripts/lib.sh"
 bighorn_find_jdk
 
-OWN_DIR=0
-if [[ -n "${1:-}" ]]; then DIR="$1"; else DIR="$(mktemp -d /var/tmp/bighorn-bench.XXXXXX)"; OWN_DIR=1; fi
+bighorn_bench_dir "${1:-}" wire-replica
 SIZE="${2:-1024}"
 SECONDS_PER_RUN="${3:-5}"
 IN_FLIGHT="${4:-32}"
 CONNECTIONS="${5:-2}"
-trap 'rm -rf "$DIR/wire-replica"; [[ $OWN_DIR == 1 ]] && rmdir "$DIR" 2>/dev/null; true' EXIT
 
 (cd "$ROOT" && ./mvnw -q -B -DskipTests -pl bench -am package) >&2
 CP="$ROOT/bench/target/bighorn-bench-0.1.0-SNAPSHOT.jar:$(cat "$ROOT/bench/target/classpath.txt")"

@@ -47,3 +47,30 @@ bighorn_find_jdk() {
     } >&2
     exit 1
 }
+
+# bighorn_bench_dir GIVEN SCRATCH...: a benchmark's scratch directory. DIR becomes GIVEN, or when that
+# is empty a fresh directory under /var/tmp (it must be on a real disk, not tmpfs) that is removed again
+# on exit. The SCRATCH paths (relative to DIR) are removed on exit either way.
+bighorn_bench_dir() {
+    local given=$1
+    shift
+    if [[ -n "$given" ]]; then
+        DIR=$given
+        BIGHORN_OWN_DIR=0
+    else
+        DIR=$(mktemp -d /var/tmp/bighorn-bench.XXXXXX)
+        BIGHORN_OWN_DIR=1
+    fi
+    BIGHORN_SCRATCH=("$@")
+    trap bighorn_bench_cleanup EXIT
+}
+
+bighorn_bench_cleanup() {
+    local p
+    for p in "${BIGHORN_SCRATCH[@]}"; do
+        rm -rf "${DIR:?}/$p"
+    done
+    if [[ $BIGHORN_OWN_DIR == 1 ]]; then
+        rmdir "$DIR" 2>/dev/null || true
+    fi
+}
