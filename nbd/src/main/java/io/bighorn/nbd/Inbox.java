@@ -30,15 +30,21 @@ final class Inbox implements AutoCloseable {
         this.ch = ch;
         this.beforeRead = beforeRead;
         ch.configureBlocking(false);
-        this.selector = Selector.open();
+        this.selector = selector(ch, SelectionKey.OP_READ);
+        this.buf = ByteBuffer.allocateDirect(Math.max(capacity, leftover.length));
+        buf.put(leftover).flip();
+    }
+
+    /** A selector of its own watching {@code ch} (non-blocking) for {@code ops}. */
+    static Selector selector(SocketChannel ch, int ops) throws IOException {
+        Selector selector = Selector.open();
         try {
-            ch.register(selector, SelectionKey.OP_READ);
+            ch.register(selector, ops);
         } catch (IOException | RuntimeException e) {
             selector.close();
             throw e;
         }
-        this.buf = ByteBuffer.allocateDirect(Math.max(capacity, leftover.length));
-        buf.put(leftover).flip();
+        return selector;
     }
 
     /**

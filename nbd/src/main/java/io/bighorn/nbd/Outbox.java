@@ -61,13 +61,7 @@ final class Outbox implements AutoCloseable, Plug.Output {
         this.ch = ch;
         this.onFailure = onFailure;
         this.onStall = onStall;
-        this.writable = Selector.open();
-        try {
-            ch.register(writable, SelectionKey.OP_WRITE);
-        } catch (IOException | RuntimeException e) {
-            writable.close();
-            throw e;
-        }
+        this.writable = Inbox.selector(ch, SelectionKey.OP_WRITE);
         this.flusher = Thread.ofPlatform().name(name).daemon().start(this::flushLoop);
     }
 
