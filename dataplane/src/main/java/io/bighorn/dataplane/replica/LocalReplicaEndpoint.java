@@ -3,6 +3,7 @@ package io.bighorn.dataplane.replica;
 import io.bighorn.dataplane.blockdev.BlockDevice;
 import java.lang.foreign.MemorySegment;
 import java.time.Instant;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -139,6 +140,45 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     public CompletableFuture<Void> expand(long newSize) {
         return async(() -> {
             replica.expand(newSize);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<Void> prepareRebuild(long epoch, List<SnapshotInfo> source, String headParent) {
+        return async(() -> {
+            replica.prepareRebuild(epoch, source, headParent);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<byte[]> layerDigests(String layer, long offset, int blocks) {
+        return async(() -> replica.layerDigests(layer, offset, blocks));
+    }
+
+    @Override
+    public CompletableFuture<LayerBlocks> readLayer(String layer, long offset, int blocks, BitSet wanted) {
+        return async(() -> replica.readLayer(layer, offset, blocks, wanted));
+    }
+
+    @Override
+    public CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks) {
+        return async(() -> {
+            replica.writeLayer(epoch, blocks);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<long[]> takePartialBlocks() {
+        return async(replica::takePartialBlocks);
+    }
+
+    @Override
+    public CompletableFuture<Void> finishRebuild(long epoch, long revision) {
+        return async(() -> {
+            replica.finishRebuild(epoch, revision);
             return null;
         });
     }

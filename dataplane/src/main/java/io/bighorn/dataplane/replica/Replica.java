@@ -81,6 +81,8 @@ public final class Replica implements AutoCloseable {
     private final Object metaLock = new Object();
     private final StripedLocks stripes = new StripedLocks();
     private final Map<Long, Layer> layers = new ConcurrentHashMap<>();
+    /** While rebuilding: blocks the head took a partial write of, with guessed bytes around it. */
+    private final Set<Long> partials = ConcurrentHashMap.newKeySet();
 
     private volatile VolumeMeta meta;
     private volatile long size;
@@ -135,7 +137,7 @@ public final class Replica implements AutoCloseable {
             files.writeLayer(headId, new LayerMeta(null, now(clock), false, Map.of(), false));
             RevisionCounter.create(dir.resolve(ReplicaFiles.COUNTER));
             files.writeVolume(new VolumeMeta(
-                    VolumeMeta.VERSION, size, headId, headId + 1, 0, List.of(new VolumeMeta.Link(headId, 0))));
+                    VolumeMeta.VERSION, size, headId, headId + 1, 0, List.of(new VolumeMeta.Link(headId, 0)), false));
             return open(files, false, clock, lock);
         } catch (IOException | RuntimeException e) {
             lock.close();
@@ -417,6 +419,9 @@ public final class Replica implements AutoCloseable {
             head.file.write(data, (block << SHIFT) + inner);
             return;
         }
+        if (meta.rebuilding()) { // the layers below are still being copied: the rest of the block is a guess
+            partials.add(block);
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buf = arena.allocate(BLOCK, BLOCK);
             readFrom(layerFor(v, head, slots), buf, block << SHIFT);
@@ -482,7 +487,7 @@ public final class Replica implements AutoCloseable {
     }
 
     private void zeroPartial(long block, int inner, long length) throws IOException {
-        if (index.get(block) != 0) {
+        if (index.get(block) != 0 || meta.rebuilding()) {
             writePartial(block, inner, ZEROS.asSlice(0, length));
         }
     }
@@ -495,6 +500,10 @@ public final class Replica implements AutoCloseable {
      * while a purge is moving their data.
      */
     private void zeroBlocks(long from, long to) throws IOException {
+        if (meta.rebuilding()) { // what the layers below hold is not known yet: zeros must shadow it
+            writeZeroBlocks(from, to);
+            return;
+        }
         List<long[]> runs = new ArrayList<>();
         index.forEachRun(from, to, (a, b, v) -> runs.add(new long[] {a, b, v}));
         Layer[] sl = slots;
@@ -775,7 +784,7 @@ public final class Replica implements AutoCloseable {
         return info(snap);
     }
 
-    private Layer createHead(long id) throws IOException {
+    Layer createHead(long id) throws IOException {
         Path image = files.image(id);
         NativeFile f = NativeFile.open(image, NativeFile.O_RDWR | NativeFile.O_CREAT);
         try {
@@ -790,7 +799,7 @@ public final class Replica implements AutoCloseable {
         }
     }
 
-    private void discard(Layer layer, long id) {
+    void discard(Layer layer, long id) {
         if (layer != null) {
             closeQuietly(layer.file);
         }
@@ -816,6 +825,7 @@ public final class Replica implements AutoCloseable {
         opLock.lock();
         try {
             ensureWritable();
+            ensureNotRebuilding("delete a snapshot of");
             Layer l = require(name);
             if (!l.meta().removed()) {
                 LayerMeta m = l.meta().asRemoved();
@@ -835,6 +845,7 @@ public final class Replica implements AutoCloseable {
         opLock.lock();
         try {
             ensureWritable();
+            ensureNotRebuilding("revert");
             Layer target = require(name);
             if (target.meta().removed()) {
                 throw new SnapshotException("snapshot " + name + " is removed and cannot be reverted to");
@@ -882,6 +893,7 @@ public final class Replica implements AutoCloseable {
         opLock.lock();
         try {
             ensureWritable();
+            ensureNotRebuilding("expand");
             if (newSize < size) {
                 throw new IllegalArgumentException(
                         "cannot shrink the volume from " + size + " to " + newSize + " bytes: expansion only grows");
@@ -918,6 +930,7 @@ public final class Replica implements AutoCloseable {
         opLock.lock();
         try {
             ensureWritable();
+            ensureNotRebuilding("purge");
             purgeLock.writeLock().lock();
             try {
                 return new Purge(this).run();
@@ -927,6 +940,136 @@ public final class Replica implements AutoCloseable {
         } finally {
             opLock.unlock();
         }
+    }
+
+    // ---- rebuild (the target's side; see LayerSync) ----
+
+    /** Whether this replica is the target of an unfinished rebuild, so its snapshots may be incomplete. */
+    public boolean rebuilding() {
+        return meta.rebuilding();
+    }
+
+    /**
+     * Makes this replica the target of a rebuild from a replica whose snapshots are {@code source} (as
+     * {@link #snapshots} lists them) and whose head sits on {@code headParent}. The layer tree becomes the
+     * source's: a snapshot this replica already has (by name) is kept, with whatever data it holds, to be
+     * corrected block by block; the lowest missing snapshot of the head's chain starts from the old head's
+     * data (a returning replica's writes are mostly already there); other missing ones start empty; layers
+     * the source lacks are dropped; the new head is empty. The replica is marked rebuilding (durably, so it
+     * starts in ERR if the rebuild never finishes) and its revision counter is reset.
+     */
+    public void prepareRebuild(long epoch, List<SnapshotInfo> source, String headParent) throws IOException {
+        opLock.lock();
+        try {
+            ensureWritable();
+            checkEpoch(epoch);
+            ioLock.writeLock().lock();
+            try {
+                new RebuildPlan(this, source, headParent).apply();
+            } finally {
+                ioLock.writeLock().unlock();
+            }
+        } finally {
+            opLock.unlock();
+        }
+    }
+
+    /** Called by {@link RebuildPlan} after its commit: the new head, a new revision, a new index. */
+    void rebuildPrepared(Layer newHead) throws IOException {
+        Set<Long> named = new HashSet<>();
+        for (VolumeMeta.Link l : meta.layers()) {
+            named.add(l.id());
+        }
+        for (Layer l : List.copyOf(layers.values())) {
+            if (!named.contains(l.id)) {
+                layers.remove(l.id);
+                closeQuietly(l.file);
+                deleteQuietly(l.id);
+            }
+        }
+        head = newHead;
+        revision.set(0);
+        counter.persist(0);
+        partials.clear();
+        rebuildIndexOrClose();
+    }
+
+    /** {@value LayerSync#DIGEST} bytes per block of snapshot {@code layer}: a data digest, or zeros for a hole. */
+    public byte[] layerDigests(String layer, long offset, int blocks) throws IOException {
+        return LayerSync.digests(layerForSync(layer, offset, blocks).file, offset, blocks);
+    }
+
+    /** The {@code wanted} blocks of snapshot {@code layer} from {@code offset}: allocation and data. */
+    public LayerBlocks readLayer(String layer, long offset, int blocks, java.util.BitSet wanted) throws IOException {
+        return LayerSync.read(layer, layerForSync(layer, offset, blocks).file, offset, blocks, wanted);
+    }
+
+    /** Writes blocks of a snapshot read from a rebuild's source; only while this replica is rebuilding. */
+    public void writeLayer(long epoch, LayerBlocks blocks) throws IOException {
+        ensureWritable();
+        checkEpoch(epoch);
+        if (!meta.rebuilding()) {
+            throw new IllegalStateException(
+                    "replica " + files.dir() + " is not being rebuilt: its snapshots cannot be written");
+        }
+        Layer l = layerForSync(blocks.layer(), blocks.offset(), blocks.blocks());
+        try {
+            LayerSync.write(l.file, blocks);
+        } catch (IOException e) {
+            throw NoSpace.classify(e, "rebuilding snapshot " + blocks.layer());
+        }
+    }
+
+    /**
+     * The blocks that took a partial write or zeroing while rebuilding, whose other bytes were guessed
+     * from incomplete layers; each is forgotten once taken. An engine rewrites them whole, from a healthy
+     * replica, with I/O drained.
+     */
+    public long[] takePartialBlocks() {
+        long[] taken = partials.stream().mapToLong(Long::longValue).sorted().toArray();
+        for (long b : taken) {
+            partials.remove(b);
+        }
+        return taken;
+    }
+
+    /**
+     * Ends a rebuild: makes every layer durable, clears the rebuilding mark and takes the source's
+     * {@code revision}. Finishing a replica that is not rebuilding does nothing.
+     */
+    public void finishRebuild(long epoch, long revision) throws IOException {
+        opLock.lock();
+        try {
+            ensureWritable();
+            checkEpoch(epoch);
+            if (!meta.rebuilding()) {
+                return;
+            }
+            ioLock.writeLock().lock();
+            try {
+                for (Layer l : layers.values()) {
+                    l.file.datasync();
+                }
+                commit(meta.withRebuilding(false));
+                this.revision.set(revision);
+                counter.persist(revision);
+                partials.clear();
+                rebuildIndexOrClose();
+            } finally {
+                ioLock.writeLock().unlock();
+            }
+        } finally {
+            opLock.unlock();
+        }
+    }
+
+    private Layer layerForSync(String name, long offset, int blocks) throws IOException {
+        ensureOpen();
+        if (blocks < 1 || blocks > LayerBlocks.MAX_BLOCKS) {
+            throw new IllegalArgumentException("between 1 and " + LayerBlocks.MAX_BLOCKS + " blocks, not " + blocks);
+        }
+        OutOfRangeException.check(offset, (long) blocks * BLOCK, size, BLOCK);
+        return require(name);
     }
 
     // ---- inspection ----
@@ -952,7 +1095,15 @@ public final class Replica implements AutoCloseable {
                     l.meta().removed(),
                     link.id() == m.head()));
         }
-        return new ReplicaInfo(files.dir().toString(), size, m.epoch(), revision.get(), chain, infos, index.ramBytes());
+        return new ReplicaInfo(
+                files.dir().toString(),
+                size,
+                m.epoch(),
+                revision.get(),
+                chain,
+                infos,
+                index.ramBytes(),
+                m.rebuilding());
     }
 
     private SnapshotInfo info(Layer l) throws IOException {
@@ -1092,7 +1243,7 @@ public final class Replica implements AutoCloseable {
         }
     }
 
-    private Layer find(String name) {
+    Layer find(String name) {
         for (Layer l : layers.values()) {
             if (l != head && name.equals(l.meta().name())) {
                 return l;
@@ -1119,6 +1270,13 @@ public final class Replica implements AutoCloseable {
         ensureOpen();
         if (readOnly) {
             throw new IOException("replica " + files.dir() + " is open read-only");
+        }
+    }
+
+    /** Chain changes other than a snapshot would change the layers a rebuild is copying. */
+    private void ensureNotRebuilding(String op) {
+        if (meta.rebuilding()) {
+            throw new IllegalStateException("cannot " + op + " replica " + files.dir() + " while it is being rebuilt");
         }
     }
 

@@ -3,6 +3,7 @@ package io.bighorn.dataplane.replica;
 import io.bighorn.dataplane.blockdev.BlockDevice;
 import java.lang.foreign.MemorySegment;
 import java.time.Instant;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -51,6 +52,26 @@ public interface ReplicaEndpoint extends AutoCloseable {
     CompletableFuture<Void> revert(String name);
 
     CompletableFuture<Void> expand(long newSize);
+
+    // ---- rebuild: see Replica#prepareRebuild and the engine's Rebuild ----
+
+    /** Makes this replica a rebuild target with the source's snapshot tree; its head starts empty. */
+    CompletableFuture<Void> prepareRebuild(long epoch, List<SnapshotInfo> source, String headParent);
+
+    /** Per-block digests of snapshot {@code layer}: 16 bytes a block, zeros for a hole. */
+    CompletableFuture<byte[]> layerDigests(String layer, long offset, int blocks);
+
+    /** The {@code wanted} blocks of snapshot {@code layer}: which hold data, and the data. */
+    CompletableFuture<LayerBlocks> readLayer(String layer, long offset, int blocks, BitSet wanted);
+
+    /** Writes a rebuild source's blocks into this (rebuilding) replica's snapshot. */
+    CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks);
+
+    /** The blocks that took partial writes while rebuilding; each is returned once. */
+    CompletableFuture<long[]> takePartialBlocks();
+
+    /** Ends the rebuild: layers durable, the rebuilding mark cleared, {@code revision} taken. */
+    CompletableFuture<Void> finishRebuild(long epoch, long revision);
 
     /** Releases the connection (or, for a local endpoint, closes the replica). */
     @Override

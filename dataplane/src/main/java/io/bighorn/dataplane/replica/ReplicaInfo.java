@@ -8,6 +8,7 @@ import java.util.List;
  * @param chain layer names from the base up to {@value Replica#HEAD_NAME}
  * @param layers every layer of the replica, in creation order (snapshots on other branches included)
  * @param indexRamBytes heap held by the block index
+ * @param rebuilding whether the replica is the target of an unfinished rebuild
  */
 public record ReplicaInfo(
         String dir,
@@ -16,7 +17,8 @@ public record ReplicaInfo(
         long revision,
         List<String> chain,
         List<LayerInfo> layers,
-        long indexRamBytes) {
+        long indexRamBytes,
+        boolean rebuilding) {
     public ReplicaInfo {
         chain = List.copyOf(chain);
         layers = List.copyOf(layers);

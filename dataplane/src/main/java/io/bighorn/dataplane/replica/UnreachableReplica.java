@@ -4,6 +4,7 @@ import io.bighorn.dataplane.blockdev.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.time.Instant;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -96,6 +97,36 @@ public final class UnreachableReplica implements ReplicaEndpoint {
 
     @Override
     public CompletableFuture<Void> expand(long newSize) {
+        return fail();
+    }
+
+    @Override
+    public CompletableFuture<Void> prepareRebuild(long epoch, List<SnapshotInfo> source, String headParent) {
+        return fail();
+    }
+
+    @Override
+    public CompletableFuture<byte[]> layerDigests(String layer, long offset, int blocks) {
+        return fail();
+    }
+
+    @Override
+    public CompletableFuture<LayerBlocks> readLayer(String layer, long offset, int blocks, BitSet wanted) {
+        return fail();
+    }
+
+    @Override
+    public CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks) {
+        return fail();
+    }
+
+    @Override
+    public CompletableFuture<long[]> takePartialBlocks() {
+        return fail();
+    }
+
+    @Override
+    public CompletableFuture<Void> finishRebuild(long epoch, long revision) {
         return fail();
     }
 

@@ -9,8 +9,11 @@ import java.util.List;
  * leftovers of an interrupted operation and are deleted at open.
  *
  * @param layers every layer, each with its parent id (0 for a base layer), in creation order
+ * @param rebuilding set while the replica's snapshots are being copied from another replica; such a
+ *     replica's data is incomplete and an engine starts it in ERR
  */
-record VolumeMeta(int version, long size, long head, long nextLayerId, long epoch, List<Link> layers) {
+record VolumeMeta(
+        int version, long size, long head, long nextLayerId, long epoch, List<Link> layers, boolean rebuilding) {
     static final int VERSION = 1;
 
     /** One layer of the tree. */
@@ -56,14 +59,18 @@ record VolumeMeta(int version, long size, long head, long nextLayerId, long epoc
     }
 
     VolumeMeta withSize(long newSize) {
-        return new VolumeMeta(version, newSize, head, nextLayerId, epoch, layers);
+        return new VolumeMeta(version, newSize, head, nextLayerId, epoch, layers, rebuilding);
     }
 
     VolumeMeta withEpoch(long newEpoch) {
-        return new VolumeMeta(version, size, head, nextLayerId, newEpoch, layers);
+        return new VolumeMeta(version, size, head, nextLayerId, newEpoch, layers, rebuilding);
     }
 
     VolumeMeta withLayers(long newHead, long newNext, List<Link> newLayers) {
-        return new VolumeMeta(version, size, newHead, newNext, epoch, newLayers);
+        return new VolumeMeta(version, size, newHead, newNext, epoch, newLayers, rebuilding);
+    }
+
+    VolumeMeta withRebuilding(boolean flag) {
+        return new VolumeMeta(version, size, head, nextLayerId, epoch, layers, flag);
     }
 }

@@ -10,8 +10,10 @@ import com.fasterxml.jackson.databind.JsonSerializer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializerProvider;
 import com.fasterxml.jackson.databind.module.SimpleModule;
+import io.bighorn.dataplane.replica.SnapshotInfo;
 import java.io.IOException;
 import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 
 /** JSON payloads of control messages: the replica's records, with times as ISO-8601 text. */
@@ -40,6 +42,13 @@ final class Json {
 
     /** The request payload of DELETE_SNAPSHOT and REVERT. */
     record Name(String name) {}
+
+    /** A rebuild target's new tree: the source's snapshots and the snapshot its head sits on. */
+    record RebuildRequest(List<SnapshotInfo> snapshots, String headParent) {}
+
+    /** A snapshot layer and, for a read, the blocks wanted (a {@link java.util.BitSet}'s words). */
+    @SuppressWarnings("ArrayRecordComponent") // a message, never compared
+    record LayerRequest(String name, long[] wanted) {}
 
     static byte[] write(Object value) throws IOException {
         return MAPPER.writeValueAsBytes(value);

@@ -23,6 +23,13 @@ enum Op {
     PURGE(37),
     REVERT(38),
     EXPAND(39),
+    // rebuild (JSON or LayerBlocks payloads)
+    PREPARE_REBUILD(40),
+    LAYER_DIGESTS(41),
+    LAYER_READ(42),
+    LAYER_WRITE(43),
+    PARTIAL_BLOCKS(44),
+    FINISH_REBUILD(45),
     /** Sent by the server with the error that made it drop the connection. */
     GOODBYE(64);
 

@@ -1,10 +1,12 @@
 package io.bighorn.dataplane.wire;
 
 import io.bighorn.common.BufferPool;
+import io.bighorn.dataplane.replica.LayerBlocks;
 import io.bighorn.dataplane.replica.Replica;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.util.BitSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -110,6 +112,32 @@ final class RequestHandler {
                 replica.expand(f.length());
                 yield ok(f, null);
             }
+            case PREPARE_REBUILD -> {
+                Json.RebuildRequest q = Json.read(r.json(), Json.RebuildRequest.class);
+                replica.prepareRebuild(f.epoch(), q.snapshots(), q.headParent());
+                yield ok(f, null);
+            }
+            case LAYER_DIGESTS -> {
+                Json.LayerRequest q = Json.read(r.json(), Json.LayerRequest.class);
+                yield ok(f, ByteBuffer.wrap(replica.layerDigests(q.name(), f.offset(), blocks(f))));
+            }
+            case LAYER_READ -> {
+                Json.LayerRequest q = Json.read(r.json(), Json.LayerRequest.class);
+                BitSet wanted = BitSet.valueOf(q.wanted() == null ? new long[0] : q.wanted());
+                yield ok(
+                        f,
+                        ByteBuffer.wrap(replica.readLayer(q.name(), f.offset(), blocks(f), wanted)
+                                .encode()));
+            }
+            case LAYER_WRITE -> {
+                replica.writeLayer(f.epoch(), LayerBlocks.decode(r.json() == null ? new byte[0] : r.json()));
+                yield ok(f, null);
+            }
+            case PARTIAL_BLOCKS -> ok(f, json(replica.takePartialBlocks()));
+            case FINISH_REBUILD -> {
+                replica.finishRebuild(f.epoch(), f.length());
+                yield ok(f, null);
+            }
             case HELLO, CHALLENGE, PROOF, READY, GOODBYE -> throw new IllegalStateException("not a request: " + f.op());
         };
     }
@@ -133,6 +161,14 @@ final class RequestHandler {
 
     private static Reply ok(Frame f, ByteBuffer payload) {
         return new Reply(f.reply(Status.OK, 0, payload == null ? 0 : payload.remaining()), payload, null);
+    }
+
+    private static int blocks(Frame f) {
+        if (f.length() < 1 || f.length() > LayerBlocks.MAX_BLOCKS) {
+            throw new IllegalArgumentException(
+                    "between 1 and " + LayerBlocks.MAX_BLOCKS + " blocks per request, not " + f.length());
+        }
+        return (int) f.length();
     }
 
     private static ByteBuffer json(Object value) throws IOException {

@@ -2,6 +2,7 @@ package io.bighorn.dataplane.wire;
 
 import com.fasterxml.jackson.core.type.TypeReference;
 import io.bighorn.dataplane.blockdev.BlockDevice;
+import io.bighorn.dataplane.replica.LayerBlocks;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
 import io.bighorn.dataplane.replica.ReplicaInfo;
 import io.bighorn.dataplane.replica.SnapshotInfo;
@@ -13,6 +14,7 @@ import java.net.URI;
 import java.nio.channels.SocketChannel;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -260,6 +262,53 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
     @Override
     public CompletableFuture<Void> expand(long newSize) {
         return control(Op.EXPAND, 0, newSize, 0, null);
+    }
+
+    @Override
+    public CompletableFuture<Void> prepareRebuild(long epoch, List<SnapshotInfo> source, String headParent) {
+        return control(Op.PREPARE_REBUILD, 0, 0, epoch, new Json.RebuildRequest(source, headParent));
+    }
+
+    @Override
+    public CompletableFuture<byte[]> layerDigests(String layer, long offset, int blocks) {
+        return withJson(Op.LAYER_DIGESTS, offset, blocks, 0, new Json.LayerRequest(layer, null), bytes -> bytes);
+    }
+
+    @Override
+    public CompletableFuture<LayerBlocks> readLayer(String layer, long offset, int blocks, BitSet wanted) {
+        return withJson(
+                Op.LAYER_READ,
+                offset,
+                blocks,
+                0,
+                new Json.LayerRequest(layer, wanted.toLongArray()),
+                LayerBlocks::decode);
+    }
+
+    @Override
+    public CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks) {
+        return call(Op.LAYER_WRITE, blocks.offset(), blocks.blocks(), epoch, blocks.encode(), null);
+    }
+
+    @Override
+    public CompletableFuture<long[]> takePartialBlocks() {
+        return call(Op.PARTIAL_BLOCKS, 0, 0, 0, null, json -> Json.read(json, long[].class));
+    }
+
+    @Override
+    public CompletableFuture<Void> finishRebuild(long epoch, long revision) {
+        return control(Op.FINISH_REBUILD, 0, revision, epoch, null);
+    }
+
+    private <T> CompletableFuture<T> withJson(
+            Op op, long offset, long length, long epoch, Object body, ClientConnection.Decoder decoder) {
+        byte[] json;
+        try {
+            json = Json.write(body);
+        } catch (IOException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        return call(op, offset, length, epoch, json, decoder);
     }
 
     /** Closes every connection; requests still waiting fail with an {@link IOException}. */

@@ -1,12 +1,14 @@
 package io.bighorn.dataplane.engine;
 
 import io.bighorn.dataplane.blockdev.BlockDevice;
+import io.bighorn.dataplane.replica.LayerBlocks;
 import io.bighorn.dataplane.replica.LocalReplicaEndpoint;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
 import io.bighorn.dataplane.replica.ReplicaInfo;
 import io.bighorn.dataplane.replica.SnapshotInfo;
 import java.lang.foreign.MemorySegment;
 import java.time.Instant;
+import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -34,6 +36,9 @@ final class FaultyEndpoint implements ReplicaEndpoint {
     void hang() {
         hang = true;
     }
+
+    /** Rebuild writes into this replica's snapshots wait for this future (completed: no wait). */
+    volatile CompletableFuture<Void> layerWrites = CompletableFuture.completedFuture(null);
 
     private <T> CompletableFuture<T> faulty(Supplier<CompletableFuture<T>> call) {
         calls.incrementAndGet();
@@ -118,6 +123,36 @@ final class FaultyEndpoint implements ReplicaEndpoint {
     @Override
     public CompletableFuture<Void> expand(long newSize) {
         return faulty(() -> delegate.expand(newSize));
+    }
+
+    @Override
+    public CompletableFuture<Void> prepareRebuild(long epoch, List<SnapshotInfo> source, String headParent) {
+        return faulty(() -> delegate.prepareRebuild(epoch, source, headParent));
+    }
+
+    @Override
+    public CompletableFuture<byte[]> layerDigests(String layer, long offset, int blocks) {
+        return faulty(() -> delegate.layerDigests(layer, offset, blocks));
+    }
+
+    @Override
+    public CompletableFuture<LayerBlocks> readLayer(String layer, long offset, int blocks, BitSet wanted) {
+        return faulty(() -> delegate.readLayer(layer, offset, blocks, wanted));
+    }
+
+    @Override
+    public CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks) {
+        return faulty(() -> layerWrites.thenCompose(v -> delegate.writeLayer(epoch, blocks)));
+    }
+
+    @Override
+    public CompletableFuture<long[]> takePartialBlocks() {
+        return faulty(() -> delegate.takePartialBlocks());
+    }
+
+    @Override
+    public CompletableFuture<Void> finishRebuild(long epoch, long revision) {
+        return faulty(() -> delegate.finishRebuild(epoch, revision));
     }
 
     /** Marks the endpoint closed; the replica itself is closed by the test. */

@@ -1,0 +1,126 @@
+package io.bighorn.dataplane.replica;
+
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.BitSet;
+
+/**
+ * The block-level pieces of a rebuild on one layer file: digests to compare two replicas' copies of a
+ * layer, reading some of its blocks with their allocation, and writing them into another copy so that
+ * data and holes both match.
+ */
+final class LayerSync {
+    /** Bytes of digest per block: the first 16 bytes of its SHA-256; all zeros for a hole. */
+    static final int DIGEST = 16;
+
+    private LayerSync() {}
+
+    /** The allocated blocks of {@code [offset, offset + blocks × 4 KiB)} as bits from the first block. */
+    static BitSet allocated(NativeFile file, long offset, int blocks) throws IOException {
+        BitSet bits = new BitSet(blocks);
+        long end = offset + (long) blocks * Replica.BLOCK;
+        Extents.forEach(file, offset, end, (from, to) -> {
+            int a = (int) ((from - offset) / Replica.BLOCK);
+            int b = (int) ((to - offset + Replica.BLOCK - 1) / Replica.BLOCK);
+            bits.set(a, b);
+        });
+        return bits;
+    }
+
+    /** {@value #DIGEST} bytes per block: a digest of its data, or zeros where the layer has a hole. */
+    static byte[] digests(NativeFile file, long offset, int blocks) throws IOException {
+        byte[] out = new byte[blocks * DIGEST];
+        BitSet allocated = allocated(file, offset, blocks);
+        if (allocated.isEmpty()) {
+            return out;
+        }
+        MessageDigest sha = sha256();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate((long) blocks * Replica.BLOCK, Replica.BLOCK);
+            forEachRun(allocated, (a, b) -> {
+                MemorySegment part = buf.asSlice((long) a * Replica.BLOCK, (long) (b - a) * Replica.BLOCK);
+                readFully(file, part, offset + (long) a * Replica.BLOCK);
+                for (int i = a; i < b; i++) {
+                    sha.update(
+                            buf.asSlice((long) i * Replica.BLOCK, Replica.BLOCK).asByteBuffer());
+                    System.arraycopy(sha.digest(), 0, out, i * DIGEST, DIGEST);
+                }
+            });
+        }
+        return out;
+    }
+
+    /** The {@code wanted} blocks of the range: which hold data, and that data. */
+    static LayerBlocks read(String name, NativeFile file, long offset, int blocks, BitSet wanted) throws IOException {
+        BitSet allocated = allocated(file, offset, blocks);
+        allocated.and(wanted);
+        byte[] data = new byte[allocated.cardinality() * Replica.BLOCK];
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate((long) blocks * Replica.BLOCK, Replica.BLOCK);
+            int[] at = {0};
+            forEachRun(allocated, (a, b) -> {
+                long n = (long) (b - a) * Replica.BLOCK;
+                MemorySegment part = buf.asSlice(0, n);
+                readFully(file, part, offset + (long) a * Replica.BLOCK);
+                MemorySegment.copy(part, ValueLayout.JAVA_BYTE, 0, data, at[0], (int) n);
+                at[0] += (int) n;
+            });
+        }
+        return new LayerBlocks(name, offset, blocks, wanted, allocated, data);
+    }
+
+    /** Writes {@code in}'s data and punches its holes, so the wanted blocks match the source's. */
+    static void write(NativeFile file, LayerBlocks in) throws IOException {
+        BitSet holes = (BitSet) in.wanted().clone();
+        holes.andNot(in.allocated());
+        forEachRun(
+                holes,
+                (a, b) -> file.punchHole(in.offset() + (long) a * Replica.BLOCK, (long) (b - a) * Replica.BLOCK));
+        if (in.allocated().isEmpty()) {
+            return;
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(in.data().length, Replica.BLOCK);
+            MemorySegment.copy(in.data(), 0, buf, ValueLayout.JAVA_BYTE, 0, in.data().length);
+            long[] at = {0};
+            forEachRun(in.allocated(), (a, b) -> {
+                long n = (long) (b - a) * Replica.BLOCK;
+                file.write(buf.asSlice(at[0], n), in.offset() + (long) a * Replica.BLOCK);
+                at[0] += n;
+            });
+        }
+    }
+
+    @FunctionalInterface
+    interface Run {
+        void accept(int from, int to) throws IOException;
+    }
+
+    /** Calls {@code run} for each maximal run of set bits, in order. */
+    static void forEachRun(BitSet bits, Run run) throws IOException {
+        for (int a = bits.nextSetBit(0); a >= 0; ) {
+            int b = bits.nextClearBit(a);
+            run.accept(a, b);
+            a = bits.nextSetBit(b);
+        }
+    }
+
+    private static void readFully(NativeFile file, MemorySegment part, long at) throws IOException {
+        long n = file.read(part, at);
+        if (n < part.byteSize()) {
+            part.asSlice(n).fill((byte) 0);
+        }
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JDK has no SHA-256", e);
+        }
+    }
+}
