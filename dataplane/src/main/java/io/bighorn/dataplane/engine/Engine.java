@@ -5,6 +5,7 @@ import io.bighorn.common.Plug;
 import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.blockdev.NoSpaceException;
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
+import io.bighorn.dataplane.replica.Replica;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
 import io.bighorn.dataplane.replica.ReplicaInfo;
 import io.bighorn.dataplane.replica.SnapshotInfo;
@@ -60,7 +61,6 @@ public final class Engine implements BlockDevice {
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
 
     private final String volume;
-    private final List<Member> members;
     private final FanOut fanOut;
     /** One platform thread that sends the flush of FUA writes. */
     private final ExecutorService followUps;
@@ -74,10 +74,11 @@ public final class Engine implements BlockDevice {
     private volatile long size;
     private volatile IntSupplier frontendClients = () -> 0;
     private volatile boolean closed;
+    /** The current or last rebuild; changed under {@link #opLock}. */
+    private volatile Rebuild rebuild;
 
     private Engine(String volume, List<Member> members, long epoch, long size, Duration timeout, Clock clock) {
         this.volume = volume;
-        this.members = List.copyOf(members);
         this.epoch = epoch;
         this.size = size;
         this.fanOut = new FanOut(volume, members, timeout.toMillis());
@@ -122,15 +123,18 @@ public final class Engine implements BlockDevice {
             }
         }
         ReplicaInfo best = infos.values().stream()
+                .filter(i -> !i.rebuilding())
                 .max((a, b) -> Long.compare(a.revision(), b.revision()))
                 .orElseThrow(() -> new NoHealthyReplicaException(
-                        "volume " + volume + ": no replica answered: " + failed.values()));
+                        "volume " + volume + ": no complete replica answered: " + failed.values()));
         List<Member> members = new ArrayList<>();
         for (ReplicaEndpoint e : endpoints) {
             ReplicaInfo info = infos.get(e);
             String reason = failed.get(e);
             if (info != null) {
-                if (info.size() != best.size()) {
+                if (info.rebuilding()) {
+                    reason = "its rebuild was interrupted: add it again to finish it";
+                } else if (info.size() != best.size()) {
                     reason = "size " + info.size() + " differs from " + best.size();
                 } else if (info.revision() != best.revision()) {
                     reason = "revision " + info.revision() + " is behind " + best.revision();
@@ -193,7 +197,11 @@ public final class Engine implements BlockDevice {
 
     public EngineInfo info() {
         return new EngineInfo(
-                volume, size, epoch, members.stream().map(Member::state).toList(), frontendClients.getAsInt());
+                volume,
+                size,
+                epoch,
+                fanOut.members().stream().map(Member::state).toList(),
+                frontendClients.getAsInt());
     }
 
     // ---- I/O ----
@@ -252,9 +260,18 @@ public final class Engine implements BlockDevice {
         return gated(0, 0, () -> fanOut.toAllAsync("flush", ReplicaEndpoint::flush));
     }
 
+    /**
+     * Trims on every replica; while a rebuild runs, does nothing (trim only advises, and a trim punched
+     * into the target's head could uncover snapshot data the rebuild has yet to correct).
+     */
     @Override
     public CompletableFuture<Void> trimAsync(long offset, long length) {
-        return gated(offset, length, () -> fanOut.toAllAsync("trim", e -> e.trim(epoch, offset, length)));
+        return gated(
+                offset,
+                length,
+                () -> rebuilding()
+                        ? CompletableFuture.completedFuture(null)
+                        : fanOut.toAllAsync("trim", e -> e.trim(epoch, offset, length)));
     }
 
     @Override
@@ -312,7 +329,9 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, length);
-            fanOut.toAll("trim", e -> e.trim(epoch, offset, length));
+            if (!rebuilding()) {
+                fanOut.toAll("trim", e -> e.trim(epoch, offset, length));
+            }
         } finally {
             io.unlock();
         }
@@ -346,6 +365,7 @@ public final class Engine implements BlockDevice {
     public SnapshotInfo snapshot(String name, boolean userCreated, Map<String, String> labels) throws IOException {
         Names.require("snapshot name", name);
         return chainOp(true, () -> {
+            repairPartialBlocks();
             Instant created = clock.instant();
             return fanOut.toAll("snapshot " + name, e -> e.snapshot(name, userCreated, labels, created));
         });
@@ -362,12 +382,12 @@ public final class Engine implements BlockDevice {
     }
 
     public void deleteSnapshot(String name) throws IOException {
-        chainOp(false, () -> fanOut.toAll("delete snapshot " + name, e -> e.deleteSnapshot(name)));
+        chainOp(false, "delete a snapshot", () -> fanOut.toAll("delete snapshot " + name, e -> e.deleteSnapshot(name)));
     }
 
     /** Purges removed snapshots on every replica; returns the names that are gone. */
     public List<String> purge() throws IOException {
-        return chainOp(false, () -> fanOut.toAll("purge", ReplicaEndpoint::purge));
+        return chainOp(false, "purge snapshots", () -> fanOut.toAll("purge", ReplicaEndpoint::purge));
     }
 
     /** Reverts every replica to snapshot {@code name}; refused while frontend clients are connected. */
@@ -377,7 +397,7 @@ public final class Engine implements BlockDevice {
             throw new IllegalStateException("cannot revert volume " + volume + " while " + clients
                     + " frontend client(s) are connected: disconnect them first");
         }
-        chainOp(true, () -> fanOut.toAll("revert to " + name, e -> e.revert(name)));
+        chainOp(true, "revert", () -> fanOut.toAll("revert to " + name, e -> e.revert(name)));
     }
 
     /** Grows the volume online: replicas first, then the size new frontend connections see. */
@@ -389,11 +409,202 @@ public final class Engine implements BlockDevice {
             throw new IllegalArgumentException(
                     "cannot shrink volume " + volume + " from " + size + " to " + newSize + " bytes");
         }
-        chainOp(true, () -> {
+        chainOp(true, "expand", () -> {
             if (newSize > size) {
                 fanOut.toAll("expand to " + newSize, e -> e.expand(newSize));
                 size = newSize;
             }
+            return null;
+        });
+    }
+
+    // ---- membership and rebuild ----
+
+    /**
+     * Adds the replica at {@code endpoint} (empty, or a stale copy) and starts rebuilding it in the
+     * background: with I/O drained, a system snapshot is taken on every replica, the new one takes the
+     * source's snapshot tree under an empty head and joins WO, so it receives every write from then on;
+     * the snapshots are then copied ({@link Rebuild}), and the replica turns RW once its chain matches.
+     * One rebuild at a time. A replica already in the volume may be added again only while it is ERR.
+     *
+     * @param bandwidth bytes per second the copy may use; 0 for no limit
+     * @return the rebuild's status as it starts
+     */
+    public RebuildStatus addReplica(ReplicaEndpoint endpoint, long bandwidth) throws IOException {
+        if (bandwidth < 0) {
+            throw new IllegalArgumentException("bandwidth must be 0 (no limit) or positive, not " + bandwidth);
+        }
+        opLock.lock();
+        try {
+            ensureOpen();
+            if (rebuilding()) {
+                throw new IllegalStateException(
+                        "replica " + rebuild.target().address() + " is being rebuilt; one rebuild at a time");
+            }
+            for (Member m : fanOut.members()) {
+                if (m.address().equals(endpoint.address()) && m.mode != Mode.ERR) {
+                    throw new IllegalArgumentException(
+                            "replica " + endpoint.address() + " is already " + m.mode + " in volume " + volume);
+                }
+            }
+            long millis = fanOut.timeoutMillis();
+            ReplicaInfo info = await(endpoint.info(), millis);
+            if (info.size() > size) {
+                throw new IllegalArgumentException("replica " + endpoint.address() + " has " + info.size()
+                        + " bytes, more than volume " + volume + "'s " + size);
+            }
+            await(endpoint.acceptEpoch(epoch), millis);
+            if (info.size() < size && !info.rebuilding()) {
+                await(endpoint.expand(size), millis);
+            }
+            Member target = new Member(endpoint, Mode.WO);
+            List<SnapshotInfo> layers;
+            drain.lock();
+            try {
+                String name = "rebuild-" + Long.toString(clock.millis(), 36);
+                Instant created = clock.instant();
+                fanOut.toAll("snapshot " + name, e -> e.snapshot(name, false, Map.of("system", "rebuild"), created));
+                layers = fanOut.fromOne("list snapshots", ReplicaEndpoint::snapshots);
+                await(endpoint.prepareRebuild(epoch, layers, name), millis);
+                fanOut.add(target);
+            } finally {
+                drain.unlock();
+            }
+            Rebuild r = new Rebuild(target, this::source, layers, size, epoch, bandwidth, 4 * millis, clock);
+            rebuild = r;
+            log.info(
+                    "volume {}: rebuilding replica {}: {} snapshots, {} bytes",
+                    volume,
+                    endpoint.address(),
+                    layers.size(),
+                    r.status().bytesTotal());
+            Thread.ofPlatform().name("rebuild-" + volume).daemon().start(() -> runRebuild(r));
+            return r.status();
+        } catch (IOException | RuntimeException e) {
+            endpoint.close();
+            throw e;
+        } finally {
+            opLock.unlock();
+        }
+    }
+
+    private Member source() {
+        Member best = null;
+        for (Member m : fanOut.members()) {
+            if (m.mode == Mode.RW && (best == null || m.outstanding.get() < best.outstanding.get())) {
+                best = m;
+            }
+        }
+        if (best == null) {
+            throw new IllegalStateException("no RW replica left to rebuild from");
+        }
+        return best;
+    }
+
+    private void runRebuild(Rebuild r) {
+        try {
+            r.copy();
+            finishRebuild(r);
+            r.ended("done", null);
+            log.info(
+                    "volume {}: replica {} rebuilt and RW: {}",
+                    volume,
+                    r.target().address(),
+                    r.status());
+        } catch (IOException | RuntimeException e) {
+            fanOut.fail(r.target(), e);
+            r.ended(closed ? "cancelled" : "failed", e);
+            log.warn("volume {}: rebuild of {} failed: {}", volume, r.target().address(), FanOut.describe(e));
+        }
+    }
+
+    /** With I/O drained: repairs partial blocks, gives the target the revision, checks chains, makes it RW. */
+    private void finishRebuild(Rebuild r) throws IOException {
+        chainOp(true, () -> {
+            Member target = r.target();
+            long millis = fanOut.timeoutMillis();
+            repairPartialBlocks();
+            ReplicaInfo source = fanOut.fromOne("info", ReplicaEndpoint::info);
+            await(target.endpoint.finishRebuild(epoch, source.revision()), millis);
+            ReplicaInfo rebuilt = await(target.endpoint.info(), millis);
+            if (!rebuilt.chain().equals(source.chain()) || rebuilt.rebuilding()) {
+                throw new IOException("rebuilt chain " + rebuilt.chain() + " differs from " + source.chain());
+            }
+            if (!fanOut.move(target, Mode.WO, Mode.RW)) {
+                throw new IOException("replica " + target.address() + " left WO during its rebuild");
+            }
+            target.revision = source.revision();
+            return null;
+        });
+    }
+
+    /**
+     * Rewrites, whole, the blocks a rebuilding replica took partial writes of (their other bytes came
+     * from layers not yet copied), reading them from a RW replica. Runs with I/O drained.
+     */
+    private void repairPartialBlocks() throws IOException {
+        Rebuild r = rebuild;
+        if (r == null || !r.running()) {
+            return;
+        }
+        Member target = r.target();
+        long millis = fanOut.timeoutMillis();
+        long[] blocks = await(target.endpoint.takePartialBlocks(), millis);
+        if (blocks.length == 0) {
+            return;
+        }
+        try (java.lang.foreign.Arena arena =
+                java.lang.foreign.Arena.ofShared()) { // replicas may fill it on their threads
+            MemorySegment buf = arena.allocate(Replica.BLOCK, Replica.BLOCK);
+            for (long b : blocks) {
+                long offset = b * Replica.BLOCK;
+                fanOut.fromOne("read", e -> e.read(offset, buf));
+                await(target.endpoint.write(epoch, offset, buf), millis);
+            }
+        }
+        log.info("volume {}: rewrote {} partially written blocks on {}", volume, blocks.length, target.address());
+    }
+
+    /** Whether a rebuild is running. */
+    public boolean rebuilding() {
+        Rebuild r = rebuild;
+        return r != null && r.running();
+    }
+
+    /** The current or last rebuild. */
+    public RebuildStatus rebuildStatus() {
+        Rebuild r = rebuild;
+        return r == null ? RebuildStatus.NONE : r.status();
+    }
+
+    /**
+     * Removes the replica at {@code address} from the volume and closes its connection; a rebuild of it
+     * is cancelled. The last RW replica is never removed.
+     */
+    public void removeReplica(String address) throws IOException {
+        chainOp(true, () -> {
+            Member found = null;
+            long rw = 0;
+            for (Member m : fanOut.members()) {
+                if (m.address().equals(address)) {
+                    found = m;
+                }
+                rw += m.mode == Mode.RW ? 1 : 0;
+            }
+            if (found == null) {
+                throw new IllegalArgumentException("volume " + volume + " has no replica " + address);
+            }
+            if (found.mode == Mode.RW && rw == 1) {
+                throw new IllegalStateException("replica " + address + " is the last RW replica of volume " + volume
+                        + " and cannot be removed");
+            }
+            Rebuild r = rebuild;
+            if (r != null && r.target() == found) {
+                r.cancel();
+            }
+            fanOut.remove(found);
+            found.endpoint.close();
+            log.info("volume {}: replica {} removed", volume, address);
             return null;
         });
     }
@@ -404,9 +615,18 @@ public final class Engine implements BlockDevice {
     }
 
     private <T> T chainOp(boolean drainIo, ChainOp<T> op) throws IOException {
+        return chainOp(drainIo, null, op);
+    }
+
+    /** Runs a chain operation alone; {@code notWhileRebuilding} names one a rebuild must not see. */
+    private <T> T chainOp(boolean drainIo, String notWhileRebuilding, ChainOp<T> op) throws IOException {
         opLock.lock();
         try {
             ensureOpen();
+            if (notWhileRebuilding != null && rebuilding()) {
+                throw new IllegalStateException("cannot " + notWhileRebuilding + " on volume " + volume
+                        + " while replica " + rebuild.target().address() + " is being rebuilt; see rebuild-status");
+            }
             if (!drainIo) {
                 return op.run();
             }
@@ -430,9 +650,13 @@ public final class Engine implements BlockDevice {
                 return;
             }
             closed = true;
+            Rebuild r = rebuild;
+            if (r != null) {
+                r.cancel();
+            }
             fanOut.close();
             followUps.shutdown();
-            for (Member m : members) {
+            for (Member m : fanOut.members()) {
                 m.endpoint.close();
             }
         } finally {

@@ -37,7 +37,9 @@ final class FanOut {
     private static final Logger log = LoggerFactory.getLogger(FanOut.class);
 
     private final String volume;
-    private final List<Member> members;
+    /** Copy on write, under {@link #modeLock}: replicas join and leave while I/O runs. */
+    private volatile List<Member> members;
+
     private final long timeoutNanos;
     private final Object modeLock = new Object();
     /** Requests sent and not answered yet, with their deadlines ({@link System#nanoTime}). */
@@ -80,6 +82,41 @@ final class FanOut {
 
     List<Member> members() {
         return members;
+    }
+
+    long timeoutMillis() {
+        return TimeUnit.NANOSECONDS.toMillis(timeoutNanos);
+    }
+
+    /** Adds {@code m}, in place of the member with the same address if there is one (which must be ERR). */
+    void add(Member m) {
+        synchronized (modeLock) {
+            List<Member> next = new ArrayList<>(members);
+            next.removeIf(old -> old.address().equals(m.address()));
+            next.add(m);
+            members = List.copyOf(next);
+        }
+    }
+
+    /** Removes {@code m}; the caller closes its endpoint. */
+    void remove(Member m) {
+        synchronized (modeLock) {
+            List<Member> next = new ArrayList<>(members);
+            next.remove(m);
+            members = List.copyOf(next);
+        }
+    }
+
+    /** Moves {@code m} from {@code from} to {@code to}; false if it is no longer in {@code from}. */
+    boolean move(Member m, Mode from, Mode to) {
+        synchronized (modeLock) {
+            if (m.mode != from || !from.canBecome(to) || !members.contains(m)) {
+                return false;
+            }
+            m.mode = to;
+            m.reason = null;
+            return true;
+        }
     }
 
     // ---- to every replica ----
