@@ -5,9 +5,11 @@ import com.google.protobuf.MessageOrBuilder;
 import com.google.protobuf.util.JsonFormat;
 import io.bighorn.common.Sizes;
 import io.bighorn.control.ControlClient;
+import io.bighorn.control.ControlException;
 import io.bighorn.control.v1.EngineInfo;
 import io.bighorn.control.v1.ListSnapshotsResponse;
 import io.bighorn.control.v1.PurgeSnapshotsResponse;
+import io.bighorn.control.v1.RebuildStatus;
 import io.bighorn.control.v1.Replica;
 import io.bighorn.control.v1.Snapshot;
 import java.io.PrintWriter;
@@ -24,12 +26,15 @@ import picocli.CommandLine.Spec;
 /** {@code bighorn ctl --engine HOST:PORT ...}: talks to a running engine's control API. */
 @Command(
         name = "ctl",
-        description = "Control a running engine: info, replicas, snapshots, expand.",
+        description = "Control a running engine: info, replicas, snapshots, expand, rebuilds.",
         subcommands = {
             CtlCommand.ShowInfo.class,
             CtlCommand.Replicas.class,
             CtlCommand.SnapshotGroup.class,
-            CtlCommand.Expand.class
+            CtlCommand.Expand.class,
+            CtlCommand.AddReplica.class,
+            CtlCommand.RemoveReplica.class,
+            CtlCommand.ShowRebuild.class
         })
 final class CtlCommand implements Runnable {
     @Option(
@@ -70,6 +75,15 @@ final class CtlCommand implements Runnable {
 
         void print(PrintWriter out, MessageOrBuilder message) throws InvalidProtocolBufferException {
             out.println(JsonFormat.printer().alwaysPrintFieldsWithNoPresence().print(message));
+        }
+
+        /** Prints {@code message} as JSON with --json, else runs {@code text}. */
+        void show(PrintWriter out, MessageOrBuilder message, Runnable text) throws InvalidProtocolBufferException {
+            if (json) {
+                print(out, message);
+            } else {
+                text.run();
+            }
         }
     }
 
@@ -244,6 +258,87 @@ final class CtlCommand implements Runnable {
                 client.revert(name);
                 out.println(json ? "{}" : "reverted to snapshot " + name);
             }
+        }
+    }
+
+    @Command(
+            name = "add-replica",
+            description = "Add a replica (empty or stale) to the volume and rebuild it from a healthy one.")
+    static final class AddReplica extends TopLeaf {
+        @Parameters(paramLabel = "URL", description = "the replica, e.g. tcp://10.0.0.5:9502")
+        String url;
+
+        @Option(
+                names = "--bandwidth",
+                paramLabel = "RATE",
+                defaultValue = "0",
+                description = "bytes per second the copy may use, e.g. 200M; 0 for no limit (default)")
+        String bandwidth;
+
+        @Option(names = "--wait", description = "wait until the rebuild ends; fail if it fails")
+        boolean await;
+
+        @Override
+        void run(ControlClient client, PrintWriter out) throws Exception {
+            RebuildStatus s = client.addReplica(url, Sizes.parse(bandwidth));
+            if (await) {
+                while (s.getState().equals("running")) {
+                    Thread.sleep(500);
+                    s = client.rebuildStatus();
+                }
+            }
+            RebuildStatus shown = s;
+            show(out, shown, () -> printRebuild(out, shown));
+            if (await && !s.getState().equals("done")) {
+                throw new ControlException(
+                        "FAILED_PRECONDITION", "rebuild of " + url + " " + s.getState() + ": " + s.getError(), null);
+            }
+        }
+    }
+
+    @Command(name = "rm-replica", description = "Remove a replica from the volume (never the last RW one).")
+    static final class RemoveReplica extends TopLeaf {
+        @Parameters(paramLabel = "URL")
+        String url;
+
+        @Override
+        void run(ControlClient client, PrintWriter out) throws Exception {
+            EngineInfo info = client.removeReplica(url);
+            show(out, info, () -> {
+                out.printf("removed replica %s%n", url);
+                printReplicas(out, info.getReplicasList());
+            });
+        }
+    }
+
+    @Command(name = "rebuild-status", description = "The current or last rebuild: progress, rate, source.")
+    static final class ShowRebuild extends TopLeaf {
+        @Override
+        void run(ControlClient client, PrintWriter out) throws Exception {
+            RebuildStatus s = client.rebuildStatus();
+            show(out, s, () -> printRebuild(out, s));
+        }
+    }
+
+    static void printRebuild(PrintWriter out, RebuildStatus s) {
+        if (s.getState().equals("none")) {
+            out.println("no rebuild has run");
+            return;
+        }
+        out.printf(
+                "rebuild   %s of %s from %s%n",
+                s.getState(), s.getTarget(), s.getSource().isEmpty() ? "-" : s.getSource());
+        out.printf(
+                "progress  %.1f%% (%s of %s), %s sent, %s/s%s%n",
+                100 * s.getProgress(),
+                Sizes.format(s.getBytesDone()),
+                Sizes.format(s.getBytesTotal()),
+                Sizes.format(s.getBytesSent()),
+                Sizes.format(s.getBytesPerSecond()),
+                s.getBandwidthLimit() > 0 ? " (limit " + Sizes.format(s.getBandwidthLimit()) + "/s)" : "");
+        out.printf("started   %s%s%n", s.getStarted(), s.getFinished().isEmpty() ? "" : ", ended " + s.getFinished());
+        if (!s.getError().isEmpty()) {
+            out.printf("error     %s%n", s.getError());
         }
     }
 

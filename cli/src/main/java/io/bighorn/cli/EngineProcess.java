@@ -72,7 +72,8 @@ final class EngineProcess implements AutoCloseable {
             NbdServer server = nbd;
             engine.frontendClients(() -> server.clients(volume));
             String url = "nbd://" + nbdAddress.getHostString() + ":" + nbd.port() + "/" + volume;
-            ControlServer control = ControlServer.start(controlAddress, engine, url);
+            ControlServer control = ControlServer.start(
+                    controlAddress, engine, url, address -> WireReplicaEndpoint.connect(address, secret));
             return new EngineProcess(engine, nbd, control, url);
         } catch (IOException | RuntimeException e) {
             if (nbd != null) {

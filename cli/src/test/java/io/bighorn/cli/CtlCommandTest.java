@@ -41,7 +41,12 @@ class CtlCommandTest {
         }
         engine = Engine.start("vol0", 8L << 20, endpoints, Duration.ofSeconds(8), Clock.systemUTC());
         server = ControlServer.start(
-                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), engine, "nbd://127.0.0.1:10809/vol0");
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                engine,
+                "nbd://127.0.0.1:10809/vol0",
+                address -> {
+                    throw new java.io.IOException("cannot connect to replica " + address + ": refused");
+                });
         address = "127.0.0.1:" + server.port();
     }
 

@@ -1,13 +1,17 @@
 package io.bighorn.control;
 
+import io.bighorn.control.v1.AddReplicaRequest;
 import io.bighorn.control.v1.CreateSnapshotRequest;
 import io.bighorn.control.v1.DeleteSnapshotRequest;
 import io.bighorn.control.v1.EngineControlGrpc;
 import io.bighorn.control.v1.EngineInfo;
 import io.bighorn.control.v1.ExpandRequest;
 import io.bighorn.control.v1.GetInfoRequest;
+import io.bighorn.control.v1.GetRebuildStatusRequest;
 import io.bighorn.control.v1.ListSnapshotsRequest;
 import io.bighorn.control.v1.PurgeSnapshotsRequest;
+import io.bighorn.control.v1.RebuildStatus;
+import io.bighorn.control.v1.RemoveReplicaRequest;
 import io.bighorn.control.v1.RevertSnapshotRequest;
 import io.bighorn.control.v1.Snapshot;
 import io.grpc.ManagedChannel;
@@ -82,6 +86,23 @@ public final class ControlClient implements AutoCloseable {
 
     public EngineInfo expand(long size) {
         return call(() -> stub().expand(ExpandRequest.newBuilder().setSize(size).build()));
+    }
+
+    public RebuildStatus addReplica(String address, long bandwidth) {
+        return call(() -> stub().addReplica(AddReplicaRequest.newBuilder()
+                .setAddress(address)
+                .setBandwidth(bandwidth)
+                .build()));
+    }
+
+    public EngineInfo removeReplica(String address) {
+        return call(() -> stub().removeReplica(
+                        RemoveReplicaRequest.newBuilder().setAddress(address).build()));
+    }
+
+    public RebuildStatus rebuildStatus() {
+        return call(() -> stub().withDeadlineAfter(30, TimeUnit.SECONDS)
+                .getRebuildStatus(GetRebuildStatusRequest.getDefaultInstance()));
     }
 
     @Override

@@ -23,12 +23,14 @@ public final class ControlServer implements AutoCloseable {
      * Starts serving {@code engine} on {@code address} (port 0 picks a free port).
      *
      * @param frontend how the volume is exported, for {@code info} (e.g. {@code nbd://127.0.0.1:10809/vol0})
+     * @param connector how {@code add-replica} reaches a replica
      */
-    public static ControlServer start(InetSocketAddress address, Engine engine, String frontend) throws IOException {
+    public static ControlServer start(
+            InetSocketAddress address, Engine engine, String frontend, ReplicaConnector connector) throws IOException {
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
         Server server = NettyServerBuilder.forAddress(address)
                 .executor(executor)
-                .addService(new EngineControlService(engine, frontend))
+                .addService(new EngineControlService(engine, frontend, connector))
                 .build()
                 .start();
         return new ControlServer(server, executor);

@@ -1,5 +1,6 @@
 package io.bighorn.control;
 
+import io.bighorn.control.v1.AddReplicaRequest;
 import io.bighorn.control.v1.CreateSnapshotRequest;
 import io.bighorn.control.v1.DeleteSnapshotRequest;
 import io.bighorn.control.v1.DeleteSnapshotResponse;
@@ -7,10 +8,13 @@ import io.bighorn.control.v1.EngineControlGrpc;
 import io.bighorn.control.v1.EngineInfo;
 import io.bighorn.control.v1.ExpandRequest;
 import io.bighorn.control.v1.GetInfoRequest;
+import io.bighorn.control.v1.GetRebuildStatusRequest;
 import io.bighorn.control.v1.ListSnapshotsRequest;
 import io.bighorn.control.v1.ListSnapshotsResponse;
 import io.bighorn.control.v1.PurgeSnapshotsRequest;
 import io.bighorn.control.v1.PurgeSnapshotsResponse;
+import io.bighorn.control.v1.RebuildStatus;
+import io.bighorn.control.v1.RemoveReplicaRequest;
 import io.bighorn.control.v1.Replica;
 import io.bighorn.control.v1.RevertSnapshotRequest;
 import io.bighorn.control.v1.RevertSnapshotResponse;
@@ -28,10 +32,12 @@ import java.io.IOException;
 final class EngineControlService extends EngineControlGrpc.EngineControlImplBase {
     private final Engine engine;
     private final String frontend;
+    private final ReplicaConnector connector;
 
-    EngineControlService(Engine engine, String frontend) {
+    EngineControlService(Engine engine, String frontend, ReplicaConnector connector) {
         this.engine = engine;
         this.frontend = frontend;
+        this.connector = connector;
     }
 
     @FunctionalInterface
@@ -142,6 +148,53 @@ final class EngineControlService extends EngineControlGrpc.EngineControlImplBase
             engine.revert(request.getName());
             return RevertSnapshotResponse.getDefaultInstance();
         });
+    }
+
+    @Override
+    public void addReplica(AddReplicaRequest request, StreamObserver<RebuildStatus> observer) {
+        respond(
+                observer,
+                () -> toProto(engine.addReplica(connector.connect(request.getAddress()), request.getBandwidth())));
+    }
+
+    @Override
+    public void removeReplica(RemoveReplicaRequest request, StreamObserver<EngineInfo> observer) {
+        respond(observer, () -> {
+            engine.removeReplica(request.getAddress());
+            return info();
+        });
+    }
+
+    @Override
+    public void getRebuildStatus(GetRebuildStatusRequest request, StreamObserver<RebuildStatus> observer) {
+        respond(observer, () -> toProto(engine.rebuildStatus()));
+    }
+
+    private static RebuildStatus toProto(io.bighorn.dataplane.engine.RebuildStatus s) {
+        RebuildStatus.Builder b = RebuildStatus.newBuilder()
+                .setState(s.state())
+                .setBytesDone(s.bytesDone())
+                .setBytesTotal(s.bytesTotal())
+                .setBytesSent(s.bytesSent())
+                .setBytesPerSecond(s.bytesPerSecond())
+                .setBandwidthLimit(s.bandwidthLimit())
+                .setProgress(s.progress());
+        if (s.target() != null) {
+            b.setTarget(s.target());
+        }
+        if (s.source() != null) {
+            b.setSource(s.source());
+        }
+        if (s.error() != null) {
+            b.setError(s.error());
+        }
+        if (s.started() != null) {
+            b.setStarted(s.started().toString());
+        }
+        if (s.finished() != null) {
+            b.setFinished(s.finished().toString());
+        }
+        return b.build();
     }
 
     @Override

@@ -46,7 +46,9 @@ class ControlApiTest {
         server = ControlServer.start(
                 new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0),
                 engine,
-                "nbd://127.0.0.1:10809/vol0");
+                "nbd://127.0.0.1:10809/vol0",
+                address ->
+                        new LocalReplicaEndpoint(Replica.create(Path.of(address.substring("local:".length())), SIZE)));
         client = new ControlClient("127.0.0.1:" + server.port());
     }
 
@@ -92,6 +94,27 @@ class ControlApiTest {
         clients = 0;
         client.revert("s2");
         assertThat(client.expand(2 * SIZE).getSize()).isEqualTo(2 * SIZE);
+    }
+
+    @Test
+    void aReplicaIsAddedRebuiltAndRemoved() {
+        assertThat(client.rebuildStatus().getState()).isEqualTo("none");
+        String address = "local:" + tmp.resolve("r-new");
+        io.bighorn.control.v1.RebuildStatus started = client.addReplica(address, 0);
+        assertThat(started.getTarget()).isEqualTo(address);
+        org.awaitility.Awaitility.await()
+                .atMost(java.time.Duration.ofMinutes(1))
+                .until(() -> client.rebuildStatus().getState().equals("done"));
+        assertThat(client.rebuildStatus().getProgress()).isEqualTo(1.0);
+        assertThat(client.info().getReplicasList())
+                .anySatisfy(r -> assertThat(r.getAddress() + " " + r.getMode()).isEqualTo(address + " RW"));
+        assertThat(client.removeReplica(address).getReplicasCount()).isEqualTo(2);
+        assertThatThrownBy(() -> client.removeReplica(address))
+                .isInstanceOf(ControlException.class)
+                .hasMessageContaining("has no replica");
+        assertThatThrownBy(() -> client.addReplica("local:" + tmp.resolve("r-other"), -5))
+                .isInstanceOf(ControlException.class)
+                .hasMessageContaining("bandwidth");
     }
 
     @Test
