@@ -459,9 +459,9 @@ public final class Engine implements BlockDevice {
             }
             Member target = new Member(endpoint, Mode.WO);
             List<SnapshotInfo> layers;
+            String name = "rebuild-" + Long.toString(clock.millis(), 36);
             drain.lock();
             try {
-                String name = "rebuild-" + Long.toString(clock.millis(), 36);
                 Instant created = clock.instant();
                 fanOut.toAll("snapshot " + name, e -> e.snapshot(name, false, Map.of("system", "rebuild"), created));
                 layers = fanOut.fromOne("list snapshots", ReplicaEndpoint::snapshots);
@@ -470,7 +470,7 @@ public final class Engine implements BlockDevice {
             } finally {
                 drain.unlock();
             }
-            Rebuild r = new Rebuild(target, this::source, layers, size, epoch, bandwidth, 4 * millis, clock);
+            Rebuild r = new Rebuild(target, name, this::source, layers, size, epoch, bandwidth, 4 * millis, clock);
             rebuild = r;
             log.info(
                     "volume {}: rebuilding replica {}: {} snapshots, {} bytes",
@@ -511,6 +511,11 @@ public final class Engine implements BlockDevice {
                     volume,
                     r.target().address(),
                     r.status());
+            try { // the system snapshot has served; purge may fold it away
+                deleteSnapshot(r.snapshot());
+            } catch (IOException | RuntimeException e) {
+                log.warn("volume {}: could not mark snapshot {} removed: {}", volume, r.snapshot(), e.toString());
+            }
         } catch (IOException | RuntimeException e) {
             fanOut.fail(r.target(), e);
             r.ended(closed ? "cancelled" : "failed", e);

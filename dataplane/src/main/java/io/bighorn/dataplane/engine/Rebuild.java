@@ -35,6 +35,7 @@ final class Rebuild {
     private static final byte[] NO_DIGEST = new byte[16];
 
     private final Member target;
+    private final String snapshot;
     private final Supplier<Member> sources;
     private final List<SnapshotInfo> layers;
     private final long size;
@@ -53,12 +54,14 @@ final class Rebuild {
     private volatile Instant finished;
 
     /**
+     * @param snapshot the system snapshot the rebuild started with
      * @param sources picks a RW replica to copy from (again after a source fails)
      * @param layers the snapshots to copy, as the source listed them
      * @param bandwidth bytes per second to stay under; 0 for no limit
      */
     Rebuild(
             Member target,
+            String snapshot,
             Supplier<Member> sources,
             List<SnapshotInfo> layers,
             long size,
@@ -67,6 +70,7 @@ final class Rebuild {
             long timeoutMillis,
             Clock clock) {
         this.target = target;
+        this.snapshot = snapshot;
         this.sources = sources;
         this.layers = List.copyOf(layers);
         this.size = size;
@@ -80,6 +84,10 @@ final class Rebuild {
 
     Member target() {
         return target;
+    }
+
+    String snapshot() {
+        return snapshot;
     }
 
     boolean running() {

@@ -1,0 +1,190 @@
+package io.bighorn.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bighorn.control.ControlClient;
+import java.io.IOException;
+import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Rebuilds under real faults: a replica process is killed with SIGKILL while fio writes and verifies
+ * through the engine, restarted on its data, and added back with {@code ctl add-replica --wait}; round
+ * after round, on every replica in turn. Every fio verify must pass and the replicas must end
+ * byte-identical. {@code -Dbighorn.rebuild.rounds=N} sets the rounds (the soak script uses 100).
+ */
+class RebuildIT {
+    private static final Duration START = Duration.ofSeconds(60);
+    private static final long SIZE = 64L << 20;
+    private static final Map<String, String> ENV = Map.of("BIGHORN_SECRET", "rebuild-it-secret");
+    private static final int ROUNDS = Integer.getInteger("bighorn.rebuild.rounds", 20);
+
+    @TempDir
+    Path tmp;
+
+    private Processes procs;
+    private final List<String> urls = new ArrayList<>();
+    private final List<Processes.Proc> replicas = new ArrayList<>();
+    private Processes.Proc engine;
+    private String nbd;
+    private String control;
+
+    @BeforeEach
+    void start(TestInfo info) throws Exception {
+        Path logs = Path.of(
+                "target",
+                "it-logs",
+                "RebuildIT-" + info.getTestMethod().orElseThrow().getName());
+        Files.createDirectories(logs);
+        procs = new Processes(logs);
+        for (int i = 0; i < 3; i++) {
+            replicas.add(replica(i, "127.0.0.1:0"));
+        }
+        for (Processes.Proc r : replicas) {
+            urls.add(r.await("serving on (tcp://\\S+)", START));
+        }
+        List<String> args = new ArrayList<>(List.of("engine", "--volume", "vol0", "--size", Long.toString(SIZE)));
+        for (String url : urls) {
+            args.addAll(List.of("--replica", url));
+        }
+        args.addAll(List.of("--nbd", "127.0.0.1:0", "--control", "127.0.0.1:0", "--timeout", "8"));
+        engine = procs.bighorn("engine", ENV, args.toArray(String[]::new));
+        String line = engine.await("serving (nbd://\\S+, control on \\S+)", START);
+        nbd = line.substring(0, line.indexOf(','));
+        control = line.substring(line.lastIndexOf(' ') + 1);
+    }
+
+    private Processes.Proc replica(int i, String listen) throws IOException {
+        return procs.bighorn(
+                "replica" + i,
+                ENV,
+                "replica",
+                "--dir",
+                tmp.resolve("r" + i).toString(),
+                "--size",
+                Long.toString(SIZE),
+                "--listen",
+                listen);
+    }
+
+    @AfterEach
+    void stop() throws IOException {
+        procs.close();
+    }
+
+    @Test
+    void killedReplicasAreRebuiltUnderAVerifyingLoadAndEndIdentical() throws Exception {
+        for (int round = 0; round < ROUNDS; round++) {
+            int victim = round % urls.size();
+            String url = urls.get(victim);
+            long before = allocated(tmp.resolve("r" + victim));
+            Processes.Proc fio = procs.tool("fio-" + round, fio(round));
+            await().atMost(Duration.ofMinutes(2))
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(() -> !fio.process.isAlive() || allocated(tmp.resolve("r" + victim)) > before + (1 << 20));
+            replicas.get(victim).kill();
+            replicas.get(victim).process.waitFor();
+            if (fio.process.isAlive()) {
+                await().atMost(Duration.ofSeconds(30)).until(() -> mode(url).equals("ERR"));
+            }
+
+            URI address = URI.create(url);
+            Processes.Proc restarted = replica(victim, address.getHost() + ":" + address.getPort());
+            replicas.set(victim, restarted);
+            restarted.await("serving on (tcp://\\S+)", START);
+            JsonNode rebuilt = ctl("add-replica", url, "--wait");
+            assertThat(rebuilt.get("state").asText())
+                    .as("round %d: %s", round, rebuilt)
+                    .isEqualTo("done");
+
+            assertThat(fio.exit(Duration.ofMinutes(5)))
+                    .as("round %d fio output:%n%s", round, fio.output)
+                    .isZero();
+            assertThat(fio.output.toString()).contains("err= 0");
+            for (String u : urls) {
+                assertThat(mode(u)).as("round %d: %s", round, u).isEqualTo("RW");
+            }
+        }
+        assertThat(ctl("replicas"))
+                .allSatisfy(r -> assertThat(r.get("mode").asText()).isEqualTo("RW"));
+        assertThat(engine.stop(START)).as("engine stops on SIGTERM, flushing").isEqualTo(143);
+        List<String> sums = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            Processes.Proc inspect = procs.bighorn(
+                    "inspect" + i,
+                    Map.of(),
+                    "replica",
+                    "inspect",
+                    tmp.resolve("r" + i).toString(),
+                    "--checksum");
+            assertThat(inspect.exit(START)).isZero();
+            sums.add(inspect.await("sha256 +(\\p{XDigit}{64})", START));
+        }
+        assertThat(sums).as("the three replicas hold the same bytes").containsOnly(sums.getFirst());
+    }
+
+    /** The replica's mode, asked in-process (a JVM start per poll would slow every round down). */
+    private String mode(String url) throws Exception {
+        try (ControlClient client = new ControlClient(control)) {
+            return client.info().getReplicasList().stream()
+                    .filter(r -> r.getAddress().equals(url))
+                    .map(io.bighorn.control.v1.Replica::getMode)
+                    .findFirst()
+                    .orElse("absent");
+        }
+    }
+
+    private JsonNode ctl(String... args) throws Exception {
+        List<String> all = new ArrayList<>(List.of("ctl", "--engine", control));
+        all.addAll(List.of(args));
+        all.add("--json");
+        Processes.Proc p = procs.bighorn("ctl", Map.of(), all.toArray(String[]::new));
+        assertThat(p.exit(Duration.ofMinutes(5)))
+                .as("ctl output:%n%s", p.output)
+                .isZero();
+        String out = p.output.toString();
+        int array = out.indexOf('[');
+        int object = out.indexOf('{');
+        int start = array >= 0 && (object < 0 || array < object) ? array : object;
+        return new ObjectMapper().readTree(out.substring(start));
+    }
+
+    private String[] fio(int round) {
+        return new String[] {
+            "fio",
+            "--name=verify",
+            "--ioengine=nbd",
+            "--uri=" + nbd,
+            "--rw=randwrite",
+            "--bs=4k",
+            "--size=" + (SIZE >> 2),
+            "--offset=" + (round % 4) * (SIZE >> 2),
+            "--iodepth=16",
+            "--verify=crc32c",
+            "--verify_fatal=1",
+            "--randseed=" + (1000 + round)
+        };
+    }
+
+    /** Bytes the replica's files hold on disk, as du counts them. */
+    private static long allocated(Path dir) throws IOException, InterruptedException {
+        Process du = new ProcessBuilder("du", "-s", "-B1", dir.toString()).start();
+        String out = new String(du.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        du.waitFor();
+        String first = out.strip().split("\\s", 2)[0];
+        return first.isEmpty() ? 0 : Long.parseLong(first);
+    }
+}
