@@ -326,14 +326,15 @@ final class CtlCommand implements Runnable {
             return;
         }
         out.printf(
-                "rebuild   %s of %s from %s%n",
-                s.getState(), s.getTarget(), s.getSource().isEmpty() ? "-" : s.getSource());
+                "rebuild   %s %s of %s from %s%n",
+                s.getMode(), s.getState(), s.getTarget(), s.getSource().isEmpty() ? "-" : s.getSource());
         out.printf(
-                "progress  %.1f%% (%s of %s), %s sent, %s/s%s%n",
+                "progress  %.1f%% (%s of %s), %s sent, %s of digests, %s/s%s%n",
                 100 * s.getProgress(),
                 Sizes.format(s.getBytesDone()),
                 Sizes.format(s.getBytesTotal()),
                 Sizes.format(s.getBytesSent()),
+                Sizes.format(s.getDigestBytes()),
                 Sizes.format(s.getBytesPerSecond()),
                 s.getBandwidthLimit() > 0 ? " (limit " + Sizes.format(s.getBandwidthLimit()) + "/s)" : "");
         out.printf("started   %s%s%n", s.getStarted(), s.getFinished().isEmpty() ? "" : ", ended " + s.getFinished());

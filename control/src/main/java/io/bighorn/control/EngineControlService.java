@@ -176,11 +176,15 @@ final class EngineControlService extends EngineControlGrpc.EngineControlImplBase
                 .setBytesDone(s.bytesDone())
                 .setBytesTotal(s.bytesTotal())
                 .setBytesSent(s.bytesSent())
+                .setDigestBytes(s.digestBytes())
                 .setBytesPerSecond(s.bytesPerSecond())
                 .setBandwidthLimit(s.bandwidthLimit())
                 .setProgress(s.progress());
         if (s.target() != null) {
             b.setTarget(s.target());
+        }
+        if (s.mode() != null) {
+            b.setMode(s.mode());
         }
         if (s.source() != null) {
             b.setSource(s.source());

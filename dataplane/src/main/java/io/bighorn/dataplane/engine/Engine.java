@@ -64,6 +64,11 @@ public final class Engine implements BlockDevice {
     private final FanOut fanOut;
     /** One platform thread that sends the flush of FUA writes. */
     private final ExecutorService followUps;
+    /** Regions written while a replica was not; see {@link WriteIntents}. */
+    private final WriteIntents intents;
+
+    private final java.util.concurrent.atomic.AtomicBoolean intentsQueued =
+            new java.util.concurrent.atomic.AtomicBoolean();
 
     private final long epoch;
     private final Clock clock;
@@ -81,7 +86,8 @@ public final class Engine implements BlockDevice {
         this.volume = volume;
         this.epoch = epoch;
         this.size = size;
-        this.fanOut = new FanOut(volume, members, timeout.toMillis());
+        this.intents = new WriteIntents(size);
+        this.fanOut = new FanOut(volume, members, timeout.toMillis(), intents, this::intentsChanged);
         this.followUps = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().name("engine-fua-" + volume).daemon().factory());
         this.clock = clock;
@@ -152,6 +158,7 @@ public final class Engine implements BlockDevice {
             }
         }
         Engine engine = new Engine(volume, members, epoch, best.size(), timeout, clock);
+        engine.loadIntents(millis);
         log.info(
                 "volume {}: engine started at epoch {}, size {}, {} of {} replicas RW",
                 volume,
@@ -175,6 +182,31 @@ public final class Engine implements BlockDevice {
                     best.size());
         }
         return engine;
+    }
+
+    /**
+     * Reads the write-intent map its replicas keep: which regions each replica that was away missed. A
+     * replica that starts RW missed nothing and is dropped from it.
+     */
+    private void loadIntents(long millis) {
+        for (Member m : fanOut.members()) {
+            if (m.mode == Mode.RW) {
+                try {
+                    intents.merge(await(m.endpoint.intent(), millis));
+                } catch (IOException | RuntimeException e) {
+                    log.warn(
+                            "volume {}: replica {}: unreadable write-intent map: {}",
+                            volume,
+                            m.address(),
+                            e.toString());
+                }
+            }
+        }
+        for (Member m : fanOut.members()) {
+            if (m.mode == Mode.RW) {
+                intents.forget(m.address());
+            }
+        }
     }
 
     /** Tells the engine how many frontend clients are connected (revert needs none). */
@@ -222,9 +254,9 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, src.byteSize());
-            fanOut.toAll("write", e -> e.write(epoch, offset, src));
+            fanOut.toAll("write", offset, src.byteSize(), e -> e.write(epoch, offset, src));
             if (fua) {
-                fanOut.toAll("flush", ReplicaEndpoint::flush);
+                flushAll();
             }
         } finally {
             io.unlock();
@@ -244,20 +276,21 @@ public final class Engine implements BlockDevice {
     @Override
     public CompletableFuture<Void> writeAsync(long offset, MemorySegment src, boolean fua) {
         return gated(offset, src.byteSize(), () -> {
-            CompletableFuture<Void> written = fanOut.toAllAsync("write", e -> e.write(epoch, offset, src));
+            CompletableFuture<Void> written =
+                    fanOut.toAllAsync("write", offset, src.byteSize(), e -> e.write(epoch, offset, src));
             if (!fua) {
                 return written;
             }
             // Not on the reply thread that completed the write: it must never block sending to a replica.
             // Nor on a virtual thread: its blocking send would turn the connection non-blocking for good,
             // and every wait of the connection's reader would then cost three system calls.
-            return written.thenComposeAsync(v -> fanOut.toAllAsync("flush", ReplicaEndpoint::flush), followUps);
+            return written.thenComposeAsync(v -> flushAllAsync(), followUps);
         });
     }
 
     @Override
     public CompletableFuture<Void> flushAsync() {
-        return gated(0, 0, () -> fanOut.toAllAsync("flush", ReplicaEndpoint::flush));
+        return gated(0, 0, this::flushAllAsync);
     }
 
     /**
@@ -271,13 +304,66 @@ public final class Engine implements BlockDevice {
                 length,
                 () -> rebuilding()
                         ? CompletableFuture.completedFuture(null)
-                        : fanOut.toAllAsync("trim", e -> e.trim(epoch, offset, length)));
+                        : fanOut.toAllAsync("trim", offset, length, e -> e.trim(epoch, offset, length)));
     }
 
     @Override
     public CompletableFuture<Void> writeZeroesAsync(long offset, long length, boolean mayPunch) {
         return gated(
-                offset, length, () -> fanOut.toAllAsync("write-zeroes", e -> e.writeZeroes(epoch, offset, length)));
+                offset,
+                length,
+                () -> fanOut.toAllAsync("write-zeroes", offset, length, e -> e.writeZeroes(epoch, offset, length)));
+    }
+
+    /** Flushes every replica; the write-intent map, when it changed, is stored before the flush completes. */
+    private CompletableFuture<Void> flushAllAsync() {
+        CompletableFuture<Void> flushed = fanOut.toAllAsync("flush", ReplicaEndpoint::flush);
+        if (!intents.dirty()) {
+            return flushed;
+        }
+        return flushed.thenRunAsync(
+                () -> {
+                    try {
+                        storeIntents();
+                    } catch (IOException e) {
+                        throw new java.util.concurrent.CompletionException(e);
+                    }
+                },
+                followUps);
+    }
+
+    private void flushAll() throws IOException {
+        fanOut.toAll("flush", ReplicaEndpoint::flush);
+        storeIntents();
+    }
+
+    /** The write-intent map changed: store it soon, off the I/O path. */
+    private void intentsChanged() {
+        if (!closed && intentsQueued.compareAndSet(false, true)) {
+            try {
+                followUps.execute(() -> {
+                    intentsQueued.set(false);
+                    try {
+                        storeIntents();
+                    } catch (IOException | RuntimeException e) {
+                        log.warn("volume {}: could not store the write-intent map: {}", volume, e.toString());
+                    }
+                });
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                intentsQueued.set(false); // closing
+            }
+        }
+    }
+
+    /** Stores the write-intent map on every replica written to, if it changed. */
+    private void storeIntents() throws IOException {
+        if (!intents.dirty()) {
+            return;
+        }
+        long version = intents.version();
+        byte[] map = intents.encode();
+        fanOut.toAll("store the write-intent map", e -> e.putIntent(map));
+        intents.persisted(version);
     }
 
     /** Runs an asynchronous request of the range under the I/O gate, held until the request completes. */
@@ -318,7 +404,7 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             ensureOpen();
-            fanOut.toAll("flush", ReplicaEndpoint::flush);
+            flushAll();
         } finally {
             io.unlock();
         }
@@ -330,7 +416,7 @@ public final class Engine implements BlockDevice {
         try {
             check(offset, length);
             if (!rebuilding()) {
-                fanOut.toAll("trim", e -> e.trim(epoch, offset, length));
+                fanOut.toAll("trim", offset, length, e -> e.trim(epoch, offset, length));
             }
         } finally {
             io.unlock();
@@ -342,7 +428,7 @@ public final class Engine implements BlockDevice {
         io.lock();
         try {
             check(offset, length);
-            fanOut.toAll("write-zeroes", e -> e.writeZeroes(epoch, offset, length));
+            fanOut.toAll("write-zeroes", offset, length, e -> e.writeZeroes(epoch, offset, length));
         } finally {
             io.unlock();
         }
@@ -459,9 +545,17 @@ public final class Engine implements BlockDevice {
             }
             Member target = new Member(endpoint, Mode.WO);
             List<SnapshotInfo> layers;
+            java.util.BitSet regions = null;
             String name = "rebuild-" + Long.toString(clock.millis(), 36);
             drain.lock();
             try {
+                // Back with its data intact (same chain, tracked since it left): resync what it missed only.
+                ReplicaInfo current = fanOut.fromOne("info", ReplicaEndpoint::info);
+                if (intents.has(endpoint.address())
+                        && !info.rebuilding()
+                        && info.chain().equals(current.chain())) {
+                    regions = intents.regions(endpoint.address());
+                }
                 Instant created = clock.instant();
                 fanOut.toAll("snapshot " + name, e -> e.snapshot(name, false, Map.of("system", "rebuild"), created));
                 layers = fanOut.fromOne("list snapshots", ReplicaEndpoint::snapshots);
@@ -470,11 +564,23 @@ public final class Engine implements BlockDevice {
             } finally {
                 drain.unlock();
             }
-            Rebuild r = new Rebuild(target, name, this::source, layers, size, epoch, bandwidth, 4 * millis, clock);
+            Rebuild r = new Rebuild(
+                    target,
+                    name,
+                    this::source,
+                    layers,
+                    regions,
+                    intents.regionSize(),
+                    size,
+                    epoch,
+                    bandwidth,
+                    4 * millis,
+                    clock);
             rebuild = r;
             log.info(
-                    "volume {}: rebuilding replica {}: {} snapshots, {} bytes",
+                    "volume {}: {} of replica {}: {} snapshots, {} bytes",
                     volume,
+                    regions == null ? "full rebuild" : "catch-up",
                     endpoint.address(),
                     layers.size(),
                     r.status().bytesTotal());
@@ -505,6 +611,8 @@ public final class Engine implements BlockDevice {
         try {
             r.copy();
             finishRebuild(r);
+            intents.forget(r.target().address());
+            intentsChanged();
             r.ended("done", null);
             log.info(
                     "volume {}: replica {} rebuilt and RW: {}",

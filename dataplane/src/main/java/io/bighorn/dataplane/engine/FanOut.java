@@ -47,14 +47,20 @@ final class FanOut {
 
     private final Thread sweeper;
     private volatile boolean closed;
+    /** Which regions the replicas not written to missed, and whom to tell when that map changes. */
+    private final WriteIntents intents;
+
+    private final Runnable intentsChanged;
 
     /**
      * The engine-replica timeout is enforced by one sweeper thread that fails late requests, a few times
      * per timeout: a timer per request ({@code orTimeout}) costs a scheduling round and a wake-up of the
      * JDK's delay thread for every replica request.
      */
-    FanOut(String volume, List<Member> members, long timeoutMillis) {
+    FanOut(String volume, List<Member> members, long timeoutMillis, WriteIntents intents, Runnable intentsChanged) {
         this.volume = volume;
+        this.intents = intents;
+        this.intentsChanged = intentsChanged;
         this.members = List.copyOf(members);
         this.timeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
         long period = Math.clamp(timeoutNanos / 4, TimeUnit.MILLISECONDS.toNanos(10), TimeUnit.SECONDS.toNanos(1));
@@ -128,16 +134,52 @@ final class FanOut {
      */
     <T> T toAll(String what, Function<ReplicaEndpoint, CompletableFuture<T>> call) throws IOException {
         List<Member> targets = targets(what);
-        return settle(what, targets, start(targets, call));
+        return settle(what, targets, start(targets, call), 0, 0);
+    }
+
+    private List<Member> others(List<Member> targets) {
+        List<Member> others = new ArrayList<>(members);
+        others.removeAll(targets);
+        return others;
+    }
+
+    private void missedBy(List<Member> missing, long offset, long length) {
+        boolean changed = false;
+        for (Member m : missing) {
+            changed |= intents.mark(m.address(), offset, length);
+        }
+        if (changed) {
+            intentsChanged.run();
+        }
+    }
+
+    /**
+     * {@link #toAll} for a request that changes {@code [offset, offset + length)}: the replicas it does
+     * not reach, now or by failing, get the range in the write-intent map.
+     */
+    <T> T toAll(String what, long offset, long length, Function<ReplicaEndpoint, CompletableFuture<T>> call)
+            throws IOException {
+        List<Member> targets = targets(what);
+        missedBy(others(targets), offset, length);
+        return settle(what, targets, start(targets, call), offset, length);
     }
 
     /** {@link #toAll} without blocking: completes when every replica answered, exceptionally as it throws. */
     <T> CompletableFuture<T> toAllAsync(String what, Function<ReplicaEndpoint, CompletableFuture<T>> call) {
+        return toAllAsync(what, 0, 0, call);
+    }
+
+    /** {@link #toAll(String, long, long, Function)} without blocking. */
+    <T> CompletableFuture<T> toAllAsync(
+            String what, long offset, long length, Function<ReplicaEndpoint, CompletableFuture<T>> call) {
         List<Member> targets;
         try {
             targets = targets(what);
         } catch (IOException e) {
             return CompletableFuture.failedFuture(e);
+        }
+        if (length > 0 && targets.size() < members.size()) {
+            missedBy(others(targets), offset, length);
         }
         List<CompletableFuture<T>> futures = start(targets, call);
         CompletableFuture<T> result = new CompletableFuture<>();
@@ -151,7 +193,7 @@ final class FanOut {
                 if (first >= 0 && futures.stream().noneMatch(CompletableFuture::isCompletedExceptionally)) {
                     result.complete(futures.get(first).join());
                 } else {
-                    slowly(result, () -> settle(what, targets, futures));
+                    slowly(result, () -> settle(what, targets, futures, offset, length));
                 }
             });
         }
@@ -209,7 +251,9 @@ final class FanOut {
     }
 
     /** Waits for every future of a {@link #toAll} and decides its outcome. */
-    private <T> T settle(String what, List<Member> targets, List<CompletableFuture<T>> futures) throws IOException {
+    private <T> T settle(
+            String what, List<Member> targets, List<CompletableFuture<T>> futures, long offset, long length)
+            throws IOException {
         T result = null;
         boolean rwSucceeded = false;
         Map<Member, Throwable> failures = new LinkedHashMap<>();
@@ -238,6 +282,7 @@ final class FanOut {
             }
         }
         failures.forEach(this::fail);
+        missedBy(List.copyOf(failures.keySet()), offset, length);
         if (!rwSucceeded) {
             throw noHealthy(what);
         }
@@ -317,8 +362,10 @@ final class FanOut {
      */
     void fail(Member m, Throwable cause) {
         boolean first = false;
+        boolean tracked = false;
         synchronized (modeLock) {
             if (m.mode.canBecome(Mode.ERR)) {
+                tracked = intents.track(m.address()); // before writes may see ERR and skip it
                 m.mode = Mode.ERR;
                 m.reason = describe(cause);
                 first = true;
@@ -326,6 +373,9 @@ final class FanOut {
         }
         if (first) {
             log.warn("volume {}: replica {} is now ERR: {}", volume, m.address(), m.reason);
+        }
+        if (tracked) {
+            intentsChanged.run();
         }
         m.endpoint.close();
     }

@@ -36,6 +36,10 @@ final class Rebuild {
 
     private final Member target;
     private final String snapshot;
+    /** For a catch-up: the regions to resync in {@link #snapshot}; null for a full rebuild. */
+    private final BitSet regions;
+
+    private final long regionSize;
     private final Supplier<Member> sources;
     private final List<SnapshotInfo> layers;
     private final long size;
@@ -46,6 +50,7 @@ final class Rebuild {
     private final long total;
     private final AtomicLong done = new AtomicLong();
     private final AtomicLong sent = new AtomicLong();
+    private final AtomicLong digestBytes = new AtomicLong();
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private volatile String source = null;
     private volatile String state = "running";
@@ -57,6 +62,8 @@ final class Rebuild {
      * @param snapshot the system snapshot the rebuild started with
      * @param sources picks a RW replica to copy from (again after a source fails)
      * @param layers the snapshots to copy, as the source listed them
+     * @param regions for a catch-up, the regions of {@code snapshot} to resync (in {@code regionSize}
+     *     units); null to rebuild every snapshot whole
      * @param bandwidth bytes per second to stay under; 0 for no limit
      */
     Rebuild(
@@ -64,6 +71,8 @@ final class Rebuild {
             String snapshot,
             Supplier<Member> sources,
             List<SnapshotInfo> layers,
+            BitSet regions,
+            long regionSize,
             long size,
             long epoch,
             long bandwidth,
@@ -72,13 +81,19 @@ final class Rebuild {
         this.target = target;
         this.snapshot = snapshot;
         this.sources = sources;
-        this.layers = List.copyOf(layers);
+        this.layers = regions == null
+                ? List.copyOf(layers)
+                : layers.stream().filter(l -> l.name().equals(snapshot)).toList();
+        this.regions = regions;
+        this.regionSize = regionSize;
         this.size = size;
         this.epoch = epoch;
         this.bandwidth = bandwidth;
         this.timeoutMillis = timeoutMillis;
         this.clock = clock;
-        this.total = layers.stream().mapToLong(SnapshotInfo::allocatedBytes).sum();
+        this.total = regions == null
+                ? this.layers.stream().mapToLong(SnapshotInfo::allocatedBytes).sum()
+                : Math.min(size, regions.cardinality() * regionSize);
         this.started = clock.instant();
     }
 
@@ -103,23 +118,25 @@ final class Rebuild {
         Semaphore slots = new Semaphore(IN_FLIGHT);
         try {
             for (SnapshotInfo layer : layers) {
-                for (long offset = 0; offset < size && failure.get() == null; offset += CHUNK) {
-                    if (cancelled) {
-                        throw new IOException("the rebuild was cancelled");
-                    }
-                    long at = offset;
-                    int blocks = (int) (Math.min(CHUNK, size - offset) / Replica.BLOCK);
-                    slots.acquire();
-                    Thread.ofVirtual().name("rebuild-" + layer.name()).start(() -> {
-                        try {
-                            chunk(layer.name(), at, blocks);
-                        } catch (Throwable e) {
-                            failure.compareAndSet(null, e);
-                        } finally {
-                            slots.release();
+                for (long[] range : ranges()) {
+                    for (long offset = range[0]; offset < range[1] && failure.get() == null; offset += CHUNK) {
+                        if (cancelled) {
+                            throw new IOException("the rebuild was cancelled");
                         }
-                    });
-                    throttle();
+                        long at = offset;
+                        int blocks = (int) (Math.min(CHUNK, range[1] - offset) / Replica.BLOCK);
+                        slots.acquire();
+                        Thread.ofVirtual().name("rebuild-" + layer.name()).start(() -> {
+                            try {
+                                chunk(layer.name(), at, blocks);
+                            } catch (Throwable e) {
+                                failure.compareAndSet(null, e);
+                            } finally {
+                                slots.release();
+                            }
+                        });
+                        throttle();
+                    }
                 }
             }
             slots.acquire(IN_FLIGHT);
@@ -133,9 +150,31 @@ final class Rebuild {
         }
     }
 
+    /** The byte ranges to copy: the whole volume, or the catch-up's regions merged where they touch. */
+    private List<long[]> ranges() {
+        if (regions == null) {
+            return List.of(new long[] {0, size});
+        }
+        List<long[]> ranges = new java.util.ArrayList<>();
+        for (int a = regions.nextSetBit(0); a >= 0; ) {
+            int b = regions.nextClearBit(a);
+            long from = a * regionSize;
+            long to = Math.min(size, b * regionSize);
+            if (from < to) {
+                ranges.add(new long[] {from, to});
+            }
+            a = regions.nextSetBit(b);
+        }
+        return ranges;
+    }
+
     private void chunk(String layer, long offset, int blocks) throws IOException {
         ReplicaEndpoint to = target.endpoint;
         byte[] theirs = await(to.layerDigests(layer, offset, blocks), target);
+        digestBytes.addAndGet(theirs.length);
+        if (regions != null) {
+            done.addAndGet((long) blocks * Replica.BLOCK);
+        }
         for (int attempt = 0; ; attempt++) {
             Member from = sources.get();
             source = from.address();
@@ -144,19 +183,22 @@ final class Rebuild {
                 if (isEmpty(theirs)) {
                     wanted.set(0, blocks);
                     LayerBlocks in = await(from.endpoint.readLayer(layer, offset, blocks, wanted), from);
-                    done.addAndGet(in.dataBytes());
+                    if (regions == null) {
+                        done.addAndGet(in.dataBytes());
+                    }
                     if (!in.allocated().isEmpty()) {
                         write(in);
                     }
                     return;
                 }
                 byte[] ours = await(from.endpoint.layerDigests(layer, offset, blocks), from);
+                digestBytes.addAndGet(ours.length);
                 for (int i = 0; i < blocks; i++) {
                     int at = i * NO_DIGEST.length;
                     if (!Arrays.equals(ours, at, at + 16, theirs, at, at + 16)) {
                         wanted.set(i);
                     }
-                    if (!Arrays.equals(ours, at, at + 16, NO_DIGEST, 0, 16)) {
+                    if (regions == null && !Arrays.equals(ours, at, at + 16, NO_DIGEST, 0, 16)) {
                         done.addAndGet(Replica.BLOCK);
                     }
                 }
@@ -235,10 +277,12 @@ final class Rebuild {
         return new RebuildStatus(
                 target.address(),
                 source,
+                regions == null ? "full" : "catch-up",
                 state,
                 done.get(),
                 total,
                 sent.get(),
+                digestBytes.get(),
                 done.get() * 1000 / millis,
                 bandwidth,
                 f == null ? null : FanOut.describe(f),

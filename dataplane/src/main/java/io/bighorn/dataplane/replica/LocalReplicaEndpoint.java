@@ -184,6 +184,19 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     }
 
     @Override
+    public CompletableFuture<Void> putIntent(byte[] map) {
+        return async(() -> {
+            replica.putIntent(map);
+            return null;
+        });
+    }
+
+    @Override
+    public CompletableFuture<byte[]> intent() {
+        return async(replica::intent);
+    }
+
+    @Override
     public void close() {
         executor.close();
         Replica.closeQuietly(replica);

@@ -942,6 +942,23 @@ public final class Replica implements AutoCloseable {
         }
     }
 
+    // ---- the engine's write-intent map ----
+
+    /** Stores the engine's write-intent map durably (atomically replaced); the replica does not read it. */
+    public void putIntent(byte[] map) throws IOException {
+        ensureWritable();
+        synchronized (metaLock) {
+            files.writeAtomically(files.dir().resolve(ReplicaFiles.INTENT), map);
+        }
+    }
+
+    /** The write-intent map last stored, or no bytes. */
+    public byte[] intent() throws IOException {
+        ensureOpen();
+        Path file = files.dir().resolve(ReplicaFiles.INTENT);
+        return Files.exists(file) ? Files.readAllBytes(file) : new byte[0];
+    }
+
     // ---- rebuild (the target's side; see LayerSync) ----
 
     /** Whether this replica is the target of an unfinished rebuild, so its snapshots may be incomplete. */

@@ -53,6 +53,12 @@ public interface ReplicaEndpoint extends AutoCloseable {
 
     CompletableFuture<Void> expand(long newSize);
 
+    /** Stores the engine's write-intent map on the replica, durably. */
+    CompletableFuture<Void> putIntent(byte[] map);
+
+    /** The write-intent map last stored, or no bytes. */
+    CompletableFuture<byte[]> intent();
+
     // ---- rebuild: see Replica#prepareRebuild and the engine's Rebuild ----
 
     /** Makes this replica a rebuild target with the source's snapshot tree; its head starts empty. */

@@ -21,6 +21,9 @@ final class ReplicaFiles {
     static final String VOLUME = "volume.json";
     static final String COUNTER = "revision.counter";
     static final String LOCK = "replica.lock";
+    /** The engine's write-intent map, kept here for it; opaque to the replica. */
+    static final String INTENT = "write-intent.json";
+
     private static final Pattern LAYER_FILE = Pattern.compile("layer-(\\d+)\\.(img|json)");
     private static final ObjectMapper JSON =
             new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
@@ -89,7 +92,10 @@ final class ReplicaFiles {
     }
 
     private void writeAtomically(Path target, Object value) throws IOException {
-        byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(value);
+        writeAtomically(target, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(value));
+    }
+
+    void writeAtomically(Path target, byte[] bytes) throws IOException {
         Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
         try {
             try (FileChannel ch = FileChannel.open(

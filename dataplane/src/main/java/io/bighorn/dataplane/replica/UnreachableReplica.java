@@ -131,5 +131,15 @@ public final class UnreachableReplica implements ReplicaEndpoint {
     }
 
     @Override
+    public CompletableFuture<Void> putIntent(byte[] map) {
+        return fail();
+    }
+
+    @Override
+    public CompletableFuture<byte[]> intent() {
+        return fail();
+    }
+
+    @Override
     public void close() {}
 }

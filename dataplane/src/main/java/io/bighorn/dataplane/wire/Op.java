@@ -30,6 +30,9 @@ enum Op {
     LAYER_WRITE(43),
     PARTIAL_BLOCKS(44),
     FINISH_REBUILD(45),
+    // the engine's write-intent map (opaque bytes)
+    PUT_INTENT(46),
+    GET_INTENT(47),
     /** Sent by the server with the error that made it drop the connection. */
     GOODBYE(64);
 

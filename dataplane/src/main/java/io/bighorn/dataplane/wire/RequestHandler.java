@@ -138,6 +138,11 @@ final class RequestHandler {
                 replica.finishRebuild(f.epoch(), f.length());
                 yield ok(f, null);
             }
+            case PUT_INTENT -> {
+                replica.putIntent(r.json() == null ? new byte[0] : r.json());
+                yield ok(f, null);
+            }
+            case GET_INTENT -> ok(f, ByteBuffer.wrap(replica.intent()));
             case HELLO, CHALLENGE, PROOF, READY, GOODBYE -> throw new IllegalStateException("not a request: " + f.op());
         };
     }

@@ -300,6 +300,16 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
         return control(Op.FINISH_REBUILD, 0, revision, epoch, null);
     }
 
+    @Override
+    public CompletableFuture<Void> putIntent(byte[] map) {
+        return call(Op.PUT_INTENT, 0, 0, 0, map, null);
+    }
+
+    @Override
+    public CompletableFuture<byte[]> intent() {
+        return call(Op.GET_INTENT, 0, 0, 0, null, bytes -> bytes);
+    }
+
     private <T> CompletableFuture<T> withJson(
             Op op, long offset, long length, long epoch, Object body, ClientConnection.Decoder decoder) {
         byte[] json;

@@ -155,6 +155,16 @@ final class FaultyEndpoint implements ReplicaEndpoint {
         return faulty(() -> delegate.finishRebuild(epoch, revision));
     }
 
+    @Override
+    public CompletableFuture<Void> putIntent(byte[] map) {
+        return faulty(() -> delegate.putIntent(map));
+    }
+
+    @Override
+    public CompletableFuture<byte[]> intent() {
+        return delegate.intent(); // read at start, like info: not one of the calls a test counts
+    }
+
     /** Marks the endpoint closed; the replica itself is closed by the test. */
     @Override
     public void close() {

@@ -204,6 +204,56 @@ class RebuildTest {
     }
 
     @Test
+    void aReplicaBackFromAnOutageCatchesUpOnlyWhatItMissed() throws Exception {
+        Replica a = replica("a");
+        Replica b = replica("b");
+        Replica c = replica("c");
+        FaultyEndpoint away = endpoint(c);
+        engine = Engine.start("vol0", SIZE, List.of(endpoint(a), endpoint(b), away), TIMEOUT, Clock.systemUTC());
+        engine.write(0, random((int) SIZE, 11), false);
+        engine.flush();
+        away.failWith(new IOException("cable pulled"));
+        Random rnd = new Random(12);
+        long written = 0;
+        for (int i = 0; i < 64; i++) { // 4 KiB writes scattered over the volume while c is away
+            engine.write(rnd.nextLong(SIZE / 4096) * 4096, random(4096, rnd.nextLong()), false);
+            written += 4096;
+        }
+        engine.flush();
+        assertThat(modeOf(away.address())).isEqualTo(Mode.ERR);
+
+        RebuildStatus s = engine.addReplica(endpoint(c), 0);
+        assertThat(s.mode()).isEqualTo("catch-up");
+        RebuildStatus done = awaitRebuilt();
+        assertThat(done.bytesSent()).isPositive().isLessThanOrEqualTo(written);
+        assertThat(done.bytesSent() + done.digestBytes()).isLessThanOrEqualTo(2 * written);
+        assertThat(contents(c)).isEqualTo(contents(a));
+        assertThat(c.info().chain()).isEqualTo(a.info().chain());
+    }
+
+    @Test
+    void theWriteIntentMapOutlivesTheEngine() throws Exception {
+        Replica a = replica("a");
+        Replica b = replica("b");
+        FaultyEndpoint away = endpoint(b);
+        engine = Engine.start("vol0", SIZE, List.of(endpoint(a), away), TIMEOUT, Clock.systemUTC());
+        engine.write(0, random((int) SIZE, 21), false);
+        away.failWith(new IOException("power lost"));
+        engine.write(SIZE / 2, random(8192, 22), false);
+        engine.flush(); // the map is on a before this returns
+        engine.close();
+
+        engine = Engine.start("vol0", SIZE, List.of(endpoint(a), endpoint(b)), TIMEOUT, Clock.systemUTC());
+        assertThat(engine.info().replicas().get(1).mode()).isEqualTo(Mode.ERR);
+        engine.write(0, random(4096, 23), false); // missed again, under the new engine
+        RebuildStatus s = engine.addReplica(endpoint(b), 0);
+        assertThat(s.mode()).isEqualTo("catch-up");
+        RebuildStatus done = awaitRebuilt();
+        assertThat(done.bytesSent()).isEqualTo(3 * 4096);
+        assertThat(contents(b)).isEqualTo(contents(a));
+    }
+
+    @Test
     void membershipErrorsAreClear() throws Exception {
         Replica a = replica("a");
         Replica b = replica("b");
