@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -24,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * Faults injected into a volume of real processes (three {@code bighorn replica} servers and a
  * {@code bighorn engine}) while real NBD clients (qemu-io, fio) use it: a replica that stops answering,
- * an engine killed mid-write, a second engine on the same replicas.
+ * an engine killed mid-write, a second engine on the same replicas, and full disks (small tmpfs mounts,
+ * so these tests need root, as they have here and in CI).
  */
 class FaultIT {
     private static final Duration START = Duration.ofSeconds(60);
@@ -37,6 +39,7 @@ class FaultIT {
     Path tmp;
 
     private Processes procs;
+    private final List<Path> mounts = new ArrayList<>();
     private int ctlRuns;
 
     /** One replica process: its directory and the URL it serves on. */
@@ -57,8 +60,14 @@ class FaultIT {
     }
 
     @AfterEach
-    void stop() throws IOException {
-        procs.close();
+    void stop() throws Exception {
+        try {
+            procs.close(); // first: no process may hold a file on a mount any more
+        } finally {
+            for (Path m : mounts.reversed()) {
+                unmount(m);
+            }
+        }
     }
 
     // ---- 1. a replica that stops answering ----
@@ -232,6 +241,86 @@ class FaultIT {
         qemuIo("qemu-io-b-write", b.nbd(), List.of("write -P 0x55 0 1M", "read -P 0x55 0 1M"));
     }
 
+    // ---- 4. full disks ----
+
+    /** One replica on a small tmpfs fills up and turns ERR; the volume goes on serving from the other two. */
+    @Test
+    void aReplicaWhoseDiskFillsTurnsErrAndTheVolumeKeepsServing() throws Exception {
+        long size = 64 * MIB;
+        Path small = tmpfs("small", "16m");
+        List<Replica> replicas = replicas(size, small.resolve("r1"), tmp.resolve("r2"), tmp.resolve("r3"));
+        Engine engine = engine("engine", size, replicas, 4);
+
+        int chunks = 40; // MiB, well beyond the 16 MiB the first replica has
+        List<String> writes = new ArrayList<>();
+        List<String> reads = new ArrayList<>();
+        for (int i = 0; i < chunks; i++) {
+            writes.add("write -P " + (i + 1) + " " + i + "M 1M");
+            reads.add("read -P " + (i + 1) + " " + i + "M 1M");
+        }
+        qemuIo("qemu-io-write", engine.nbd(), writes);
+        JsonNode states = ctl(engine, "replicas");
+        assertThat(modes(states)).containsExactly("ERR", "RW", "RW");
+        assertThat(states.get(0).get("reason").asText()).contains("no space left on device");
+        qemuIo("qemu-io-verify", engine.nbd(), reads);
+        assertThat(replicas.getFirst().proc().process.isAlive()).isTrue();
+    }
+
+    /**
+     * Every replica on a small tmpfs: when they fill up the client gets ENOSPC and no replica is failed;
+     * what was written before reads back, and once a trim through NBD frees space, writes succeed again.
+     */
+    @Test
+    void whenEveryReplicaIsFullWritesFailWithEnospcAndResumeOnceSpaceIsFreed() throws Exception {
+        long size = 64 * MIB;
+        List<Path> dirs = new ArrayList<>();
+        for (int i = 1; i <= 3; i++) {
+            dirs.add(tmpfs("small" + i, "16m").resolve("r" + i));
+        }
+        List<Replica> replicas = replicas(size, dirs.toArray(Path[]::new));
+        Engine engine = engine("engine", size, replicas, 4);
+
+        int chunks = 32; // MiB, twice what each replica has
+        List<String> writes = new ArrayList<>();
+        for (int i = 0; i < chunks; i++) {
+            writes.add("write -P " + (i + 1) + " " + i + "M 1M");
+        }
+        Processes.Proc full = procs.tool("qemu-io-fill", qemuIoCommand(engine.nbd(), writes));
+        assertThat(full.exit(RUN)).as("qemu-io output:%n%s", full.output).isNotZero();
+        assertThat(full.output.toString()).contains("write failed: No space left on device");
+        List<Long> done = acknowledged(full);
+        int written = done.size();
+        assertThat(written).as("MiB written before the disks filled").isBetween(8, 15);
+        for (int i = 0; i < written; i++) {
+            assertThat(done.get(i)).isEqualTo(i * MIB);
+        }
+        assertThat(modes(ctl(engine, "replicas")))
+                .as("a full disk fails no replica")
+                .containsOnly("RW");
+
+        List<String> reads = new ArrayList<>();
+        for (int i = 0; i < written; i++) {
+            reads.add("read -P " + (i + 1) + " " + i + "M 1M");
+        }
+        qemuIo("qemu-io-verify", engine.nbd(), reads);
+
+        // a trim of the first 4 MiB gives their space back: 4 MiB more can be written where writes failed
+        List<String> resume = new ArrayList<>(List.of("discard 0 4M"));
+        for (int i = written; i < written + 4; i++) {
+            resume.add("write -P 0x" + Integer.toHexString(0xa0 + i) + " " + i + "M 1M");
+        }
+        qemuIo("qemu-io-resume", engine.nbd(), resume);
+        List<String> check = new ArrayList<>(List.of("read -P 0 0 4M"));
+        for (int i = 4; i < written; i++) {
+            check.add("read -P " + (i + 1) + " " + i + "M 1M");
+        }
+        for (int i = written; i < written + 4; i++) {
+            check.add("read -P 0x" + Integer.toHexString(0xa0 + i) + " " + i + "M 1M");
+        }
+        qemuIo("qemu-io-check", engine.nbd(), check);
+        assertThat(modes(ctl(engine, "replicas"))).containsOnly("RW");
+    }
+
     // ---- processes ----
 
     private List<Replica> replicas(long size, Path... dirs) throws Exception {
@@ -331,5 +420,36 @@ class FaultIT {
             args.add("--verify_only");
         }
         return args.toArray(String[]::new);
+    }
+
+    // ---- tmpfs mounts ----
+
+    /** Mounts a tmpfs of {@code size} (mount's syntax: 16m) on a new directory; unmounted after the test. */
+    private Path tmpfs(String name, String size) throws Exception {
+        Path dir = Files.createDirectories(tmp.resolve(name));
+        String out = sh("mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", dir.toString());
+        if (out != null) {
+            throw new AssertionError("FaultIT's disk-full tests mount a small tmpfs and so need root"
+                    + " (CAP_SYS_ADMIN); mount -t tmpfs on " + dir + " failed: " + out);
+        }
+        mounts.add(dir);
+        return dir;
+    }
+
+    private static void unmount(Path dir) throws Exception {
+        String out = sh("umount", dir.toString());
+        if (out != null) {
+            String lazy = sh("umount", "-l", dir.toString());
+            throw new AssertionError("umount " + dir + " failed: " + out
+                    + (lazy == null ? " (detached it with umount -l)" : "; umount -l failed too: " + lazy));
+        }
+    }
+
+    /** Runs a system command; returns null when it succeeds, else its exit code and output. */
+    private static String sh(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        int code = p.waitFor();
+        return code == 0 ? null : "exit " + code + ": " + out.strip();
     }
 }
