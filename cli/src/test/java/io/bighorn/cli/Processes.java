@@ -90,11 +90,31 @@ final class Processes implements AutoCloseable {
             process.destroyForcibly(); // SIGKILL
         }
 
+        /** Sends signal {@code name} (STOP, CONT, ...) to the process with kill(1). */
+        void signal(String name) throws IOException, InterruptedException {
+            Process kill = new ProcessBuilder("kill", "-" + name, Long.toString(process.pid()))
+                    .redirectErrorStream(true)
+                    .start();
+            String out = new String(kill.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            if (kill.waitFor() != 0) {
+                throw new AssertionError("kill -" + name + " " + this.name + ": " + out);
+            }
+        }
+
         /** SIGTERM, then waits for a clean exit. */
         int stop(Duration timeout) throws InterruptedException {
             process.destroy();
             return exit(timeout);
         }
+    }
+
+    /** Bytes the files under {@code dir} hold on disk, as du counts them. */
+    static long allocated(Path dir) throws IOException, InterruptedException {
+        Process du = new ProcessBuilder("du", "-s", "-B1", dir.toString()).start();
+        String out = new String(du.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        du.waitFor();
+        String first = out.strip().split("\\s", 2)[0];
+        return first.isEmpty() ? 0 : Long.parseLong(first);
     }
 
     /** Runs {@code bighorn ARGS} from the distribution jar. */

@@ -160,7 +160,7 @@ class VolumeIT {
         // once writes are landing, kill one replica for real
         await().atMost(Duration.ofMinutes(2))
                 .pollInterval(Duration.ofMillis(200))
-                .until(() -> allocated(tmp.resolve("r2")) > (8L << 20));
+                .until(() -> Processes.allocated(tmp.resolve("r2")) > (8L << 20));
         replicas.get(1).kill();
         assertThat(fio.exit(Duration.ofMinutes(5)))
                 .as("fio output:%n%s", fio.output)
@@ -197,14 +197,5 @@ class VolumeIT {
             args.add("--verify_only");
         }
         return args.toArray(String[]::new);
-    }
-
-    /** Bytes the replica's files hold on disk, as du counts them. */
-    private static long allocated(Path dir) throws IOException, InterruptedException {
-        Process du = new ProcessBuilder("du", "-s", "-B1", dir.toString()).start();
-        String out = new String(du.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        du.waitFor();
-        String first = out.strip().split("\\s", 2)[0];
-        return first.isEmpty() ? 0 : Long.parseLong(first);
     }
 }
