@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -40,7 +39,6 @@ class FaultIT {
 
     private Processes procs;
     private final List<Path> mounts = new ArrayList<>();
-    private int ctlRuns;
 
     /** One replica process: its directory and the URL it serves on. */
     private record Replica(Processes.Proc proc, Path dir, String url) {}
@@ -359,16 +357,7 @@ class FaultIT {
     }
 
     private JsonNode ctl(Engine engine, String... args) throws Exception {
-        List<String> all = new ArrayList<>(List.of("ctl", "--engine", engine.control()));
-        all.addAll(List.of(args));
-        all.add("--json");
-        Processes.Proc p = procs.bighorn("ctl-" + ++ctlRuns, Map.of(), all.toArray(String[]::new));
-        assertThat(p.exit(START)).as("ctl output:%n%s", p.output).isZero();
-        String out = p.output.toString();
-        int array = out.indexOf('[');
-        int object = out.indexOf('{');
-        int start = array >= 0 && (object < 0 || array < object) ? array : object;
-        return new ObjectMapper().readTree(out.substring(start));
+        return procs.ctl(engine.control(), args);
     }
 
     private static List<String> modes(JsonNode replicas) {
@@ -401,25 +390,14 @@ class FaultIT {
 
     /** fio's random 4 KiB writes with crc32c verification; {@code rate} limits the writes (null: none). */
     private static String[] fio(String nbd, String size, String rate, boolean verifyOnly) {
-        List<String> args = new ArrayList<>(List.of(
-                "fio",
-                "--name=verify",
-                "--ioengine=nbd",
-                "--uri=" + nbd,
-                "--rw=randwrite",
-                "--bs=4k",
-                "--size=" + size,
-                "--iodepth=16",
-                "--verify=crc32c",
-                "--verify_fatal=1",
-                "--randseed=1234"));
+        List<String> extra = new ArrayList<>();
         if (rate != null) {
-            args.add("--rate=" + rate);
+            extra.add("--rate=" + rate);
         }
         if (verifyOnly) {
-            args.add("--verify_only");
+            extra.add("--verify_only");
         }
-        return args.toArray(String[]::new);
+        return Processes.fioVerify(nbd, size, extra.toArray(String[]::new));
     }
 
     // ---- tmpfs mounts ----

@@ -117,6 +117,45 @@ final class Processes implements AutoCloseable {
         return first.isEmpty() ? 0 : Long.parseLong(first);
     }
 
+    /**
+     * fio's random 4 KiB writes through NBD at depth 16 with crc32c verification (seed 1234); options in
+     * {@code extra} come last, so they win over these.
+     */
+    static String[] fioVerify(String nbd, String size, String... extra) {
+        List<String> args = new ArrayList<>(List.of(
+                "fio",
+                "--name=verify",
+                "--ioengine=nbd",
+                "--uri=" + nbd,
+                "--rw=randwrite",
+                "--bs=4k",
+                "--size=" + size,
+                "--iodepth=16",
+                "--verify=crc32c",
+                "--verify_fatal=1",
+                "--randseed=1234"));
+        args.addAll(List.of(extra));
+        return args.toArray(String[]::new);
+    }
+
+    private int ctlRuns;
+
+    /** Runs {@code bighorn ctl --engine CONTROL ARGS --json}, expects success and returns its JSON. */
+    com.fasterxml.jackson.databind.JsonNode ctl(String control, String... args) throws Exception {
+        List<String> all = new ArrayList<>(List.of("ctl", "--engine", control));
+        all.addAll(List.of(args));
+        all.add("--json");
+        Proc p = bighorn("ctl-" + ++ctlRuns, Map.of(), all.toArray(String[]::new));
+        org.assertj.core.api.Assertions.assertThat(p.exit(Duration.ofMinutes(5)))
+                .as("ctl output:%n%s", p.output)
+                .isZero();
+        String out = p.output.toString();
+        int array = out.indexOf('[');
+        int object = out.indexOf('{');
+        int start = array >= 0 && (object < 0 || array < object) ? array : object;
+        return new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.substring(start));
+    }
+
     /** Runs {@code bighorn ARGS} from the distribution jar. */
     Proc bighorn(String name, Map<String, String> env, String... args) throws IOException {
         Path jar = Path.of("target", "bighorn.jar").toAbsolutePath();

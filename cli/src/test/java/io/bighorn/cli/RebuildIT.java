@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.bighorn.control.ControlClient;
 import java.io.IOException;
 import java.net.URI;
@@ -90,11 +89,12 @@ class RebuildIT {
         for (int round = 0; round < ROUNDS; round++) {
             int victim = round % urls.size();
             String url = urls.get(victim);
-            long before = allocated(tmp.resolve("r" + victim));
+            long before = Processes.allocated(tmp.resolve("r" + victim));
             Processes.Proc fio = procs.tool("fio-" + round, fio(round));
             await().atMost(Duration.ofMinutes(2))
                     .pollInterval(Duration.ofMillis(100))
-                    .until(() -> !fio.process.isAlive() || allocated(tmp.resolve("r" + victim)) > before + (1 << 20));
+                    .until(() -> !fio.process.isAlive()
+                            || Processes.allocated(tmp.resolve("r" + victim)) > before + (1 << 20));
             replicas.get(victim).kill();
             replicas.get(victim).process.waitFor();
             if (fio.process.isAlive()) {
@@ -148,43 +148,11 @@ class RebuildIT {
     }
 
     private JsonNode ctl(String... args) throws Exception {
-        List<String> all = new ArrayList<>(List.of("ctl", "--engine", control));
-        all.addAll(List.of(args));
-        all.add("--json");
-        Processes.Proc p = procs.bighorn("ctl", Map.of(), all.toArray(String[]::new));
-        assertThat(p.exit(Duration.ofMinutes(5)))
-                .as("ctl output:%n%s", p.output)
-                .isZero();
-        String out = p.output.toString();
-        int array = out.indexOf('[');
-        int object = out.indexOf('{');
-        int start = array >= 0 && (object < 0 || array < object) ? array : object;
-        return new ObjectMapper().readTree(out.substring(start));
+        return procs.ctl(control, args);
     }
 
     private String[] fio(int round) {
-        return new String[] {
-            "fio",
-            "--name=verify",
-            "--ioengine=nbd",
-            "--uri=" + nbd,
-            "--rw=randwrite",
-            "--bs=4k",
-            "--size=" + (SIZE >> 2),
-            "--offset=" + (round % 4) * (SIZE >> 2),
-            "--iodepth=16",
-            "--verify=crc32c",
-            "--verify_fatal=1",
-            "--randseed=" + (1000 + round)
-        };
-    }
-
-    /** Bytes the replica's files hold on disk, as du counts them. */
-    private static long allocated(Path dir) throws IOException, InterruptedException {
-        Process du = new ProcessBuilder("du", "-s", "-B1", dir.toString()).start();
-        String out = new String(du.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-        du.waitFor();
-        String first = out.strip().split("\\s", 2)[0];
-        return first.isEmpty() ? 0 : Long.parseLong(first);
+        return Processes.fioVerify(
+                nbd, Long.toString(SIZE >> 2), "--offset=" + (round % 4) * (SIZE >> 2), "--randseed=" + (1000 + round));
     }
 }

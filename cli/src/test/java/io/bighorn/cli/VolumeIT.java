@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -89,16 +88,7 @@ class VolumeIT {
     }
 
     private JsonNode ctl(String... args) throws Exception {
-        List<String> all = new ArrayList<>(List.of("ctl", "--engine", control));
-        all.addAll(List.of(args));
-        all.add("--json");
-        Processes.Proc p = procs.bighorn("ctl", Map.of(), all.toArray(String[]::new));
-        assertThat(p.exit(START)).as("ctl output:%n%s", p.output).isZero();
-        String out = p.output.toString();
-        int array = out.indexOf('[');
-        int object = out.indexOf('{');
-        int start = array >= 0 && (object < 0 || array < object) ? array : object;
-        return new ObjectMapper().readTree(out.substring(start));
+        return procs.ctl(control, args);
     }
 
     @Test
@@ -181,21 +171,6 @@ class VolumeIT {
     }
 
     private String[] fio(String size, boolean verifyOnly) {
-        List<String> args = new ArrayList<>(List.of(
-                "fio",
-                "--name=verify",
-                "--ioengine=nbd",
-                "--uri=" + nbd,
-                "--rw=randwrite",
-                "--bs=4k",
-                "--size=" + size,
-                "--iodepth=16",
-                "--verify=crc32c",
-                "--verify_fatal=1",
-                "--randseed=1234"));
-        if (verifyOnly) {
-            args.add("--verify_only");
-        }
-        return args.toArray(String[]::new);
+        return verifyOnly ? Processes.fioVerify(nbd, size, "--verify_only") : Processes.fioVerify(nbd, size);
     }
 }
