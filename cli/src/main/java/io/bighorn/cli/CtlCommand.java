@@ -34,7 +34,8 @@ import picocli.CommandLine.Spec;
             CtlCommand.Expand.class,
             CtlCommand.AddReplica.class,
             CtlCommand.RemoveReplica.class,
-            CtlCommand.ShowRebuild.class
+            CtlCommand.ShowRebuild.class,
+            CtlCommand.SalvageVolume.class
         })
 final class CtlCommand implements Runnable {
     @Option(
@@ -112,6 +113,7 @@ final class CtlCommand implements Runnable {
             out.printf("size      %s (%d bytes)%n", Sizes.format(info.getSize()), info.getSize());
             out.printf("epoch     %d%n", info.getEpoch());
             out.printf("frontend  %s (%d clients)%n", info.getFrontend(), info.getFrontendClients());
+            out.printf("decision  %s%n", info.getDecision());
             printReplicas(out, info.getReplicasList());
         }
     }
@@ -306,6 +308,20 @@ final class CtlCommand implements Runnable {
             EngineInfo info = client.removeReplica(url);
             show(out, info, () -> {
                 out.printf("removed replica %s%n", url);
+                printReplicas(out, info.getReplicasList());
+            });
+        }
+    }
+
+    @Command(
+            name = "salvage",
+            description = "Bring back a volume whose replicas all failed, from those holding every acknowledged write.")
+    static final class SalvageVolume extends TopLeaf {
+        @Override
+        void run(ControlClient client, PrintWriter out) throws Exception {
+            EngineInfo info = client.salvage();
+            show(out, info, () -> {
+                out.println(info.getDecision());
                 printReplicas(out, info.getReplicasList());
             });
         }

@@ -13,6 +13,7 @@ import io.bighorn.control.v1.PurgeSnapshotsRequest;
 import io.bighorn.control.v1.RebuildStatus;
 import io.bighorn.control.v1.RemoveReplicaRequest;
 import io.bighorn.control.v1.RevertSnapshotRequest;
+import io.bighorn.control.v1.SalvageRequest;
 import io.bighorn.control.v1.Snapshot;
 import io.grpc.ManagedChannel;
 import io.grpc.StatusRuntimeException;
@@ -98,6 +99,10 @@ public final class ControlClient implements AutoCloseable {
     public EngineInfo removeReplica(String address) {
         return call(() -> stub().removeReplica(
                         RemoveReplicaRequest.newBuilder().setAddress(address).build()));
+    }
+
+    public EngineInfo salvage() {
+        return call(() -> stub().salvage(SalvageRequest.getDefaultInstance()));
     }
 
     public RebuildStatus rebuildStatus() {

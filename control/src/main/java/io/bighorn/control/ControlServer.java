@@ -1,6 +1,7 @@
 package io.bighorn.control;
 
 import io.bighorn.dataplane.engine.Engine;
+import io.bighorn.dataplane.replica.ReplicaConnector;
 import io.grpc.Server;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;

@@ -18,11 +18,13 @@ import io.bighorn.control.v1.RemoveReplicaRequest;
 import io.bighorn.control.v1.Replica;
 import io.bighorn.control.v1.RevertSnapshotRequest;
 import io.bighorn.control.v1.RevertSnapshotResponse;
+import io.bighorn.control.v1.SalvageRequest;
 import io.bighorn.control.v1.Snapshot;
 import io.bighorn.dataplane.blockdev.NoSpaceException;
 import io.bighorn.dataplane.engine.Engine;
 import io.bighorn.dataplane.engine.NoHealthyReplicaException;
 import io.bighorn.dataplane.engine.ReplicaState;
+import io.bighorn.dataplane.replica.ReplicaConnector;
 import io.bighorn.dataplane.replica.SnapshotInfo;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
@@ -80,6 +82,7 @@ final class EngineControlService extends EngineControlGrpc.EngineControlImplBase
                 .setSize(info.size())
                 .setEpoch(info.epoch())
                 .setFrontendClients(info.frontendClients())
+                .setDecision(info.decision())
                 .setFrontend(frontend);
         for (ReplicaState r : info.replicas()) {
             b.addReplicas(Replica.newBuilder()
@@ -161,6 +164,14 @@ final class EngineControlService extends EngineControlGrpc.EngineControlImplBase
     public void removeReplica(RemoveReplicaRequest request, StreamObserver<EngineInfo> observer) {
         respond(observer, () -> {
             engine.removeReplica(request.getAddress());
+            return info();
+        });
+    }
+
+    @Override
+    public void salvage(SalvageRequest request, StreamObserver<EngineInfo> observer) {
+        respond(observer, () -> {
+            engine.salvage(connector);
             return info();
         });
     }

@@ -6,6 +6,7 @@ import io.bighorn.dataplane.blockdev.BlockDevice;
 import io.bighorn.dataplane.blockdev.NoSpaceException;
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
 import io.bighorn.dataplane.replica.Replica;
+import io.bighorn.dataplane.replica.ReplicaConnector;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
 import io.bighorn.dataplane.replica.ReplicaInfo;
 import io.bighorn.dataplane.replica.SnapshotInfo;
@@ -81,6 +82,8 @@ public final class Engine implements BlockDevice {
     private volatile boolean closed;
     /** The current or last rebuild; changed under {@link #opLock}. */
     private volatile Rebuild rebuild;
+    /** Which replicas serve and why, as decided at start or by the last salvage. */
+    private volatile String decision = "";
 
     private Engine(String volume, List<Member> members, long epoch, long size, Duration timeout, Clock clock) {
         this.volume = volume;
@@ -128,9 +131,7 @@ public final class Engine implements BlockDevice {
                 it.remove();
             }
         }
-        ReplicaInfo best = infos.values().stream()
-                .filter(i -> !i.rebuilding())
-                .max((a, b) -> Long.compare(a.revision(), b.revision()))
+        ReplicaInfo best = Salvage.best(infos.values())
                 .orElseThrow(() -> new NoHealthyReplicaException(
                         "volume " + volume + ": no complete replica answered: " + failed.values()));
         List<Member> members = new ArrayList<>();
@@ -138,15 +139,7 @@ public final class Engine implements BlockDevice {
             ReplicaInfo info = infos.get(e);
             String reason = failed.get(e);
             if (info != null) {
-                if (info.rebuilding()) {
-                    reason = "its rebuild was interrupted: add it again to finish it";
-                } else if (info.size() != best.size()) {
-                    reason = "size " + info.size() + " differs from " + best.size();
-                } else if (info.revision() != best.revision()) {
-                    reason = "revision " + info.revision() + " is behind " + best.revision();
-                } else if (!info.chain().equals(best.chain())) {
-                    reason = "chain " + info.chain() + " differs from " + best.chain();
-                }
+                reason = Salvage.reason(info, best);
             }
             Member m = new Member(e, reason == null ? Mode.RW : Mode.ERR);
             m.reason = reason;
@@ -158,6 +151,8 @@ public final class Engine implements BlockDevice {
             }
         }
         Engine engine = new Engine(volume, members, epoch, best.size(), timeout, clock);
+        engine.decision = engine.explain("started at epoch " + epoch, best);
+        log.info("volume {}: {}", volume, engine.decision);
         engine.loadIntents(millis);
         log.info(
                 "volume {}: engine started at epoch {}, size {}, {} of {} replicas RW",
@@ -233,7 +228,8 @@ public final class Engine implements BlockDevice {
                 size,
                 epoch,
                 fanOut.members().stream().map(Member::state).toList(),
-                frontendClients.getAsInt());
+                frontendClients.getAsInt(),
+                decision);
     }
 
     // ---- I/O ----
@@ -676,6 +672,81 @@ public final class Engine implements BlockDevice {
             }
         }
         log.info("volume {}: rewrote {} partially written blocks on {}", volume, blocks.length, target.address());
+    }
+
+    /**
+     * Brings a volume whose replicas have all failed back: reconnects to every replica, keeps as RW those
+     * holding every acknowledged write ({@link Salvage}: this engine's epoch, then the highest revision)
+     * and leaves the others ERR, to be rebuilt. Refused while a replica is RW, and when a replica has
+     * taken a newer engine's epoch (this engine is fenced). The choice is logged and shown by {@link #info}.
+     */
+    public String salvage(ReplicaConnector connector) throws IOException {
+        return chainOp(true, () -> {
+            List<Member> failed = fanOut.members();
+            if (failed.stream().anyMatch(m -> m.mode != Mode.ERR)) {
+                throw new IllegalStateException("volume " + volume
+                        + " still has replicas that are not ERR; salvage is for a volume whose replicas all failed");
+            }
+            long millis = fanOut.timeoutMillis();
+            Map<Member, ReplicaInfo> infos = new LinkedHashMap<>();
+            Map<Member, ReplicaEndpoint> endpoints = new LinkedHashMap<>();
+            for (Member m : failed) {
+                try {
+                    ReplicaEndpoint e = connector.connect(m.address());
+                    endpoints.put(m, e);
+                    infos.put(m, await(e.info(), millis));
+                } catch (IOException | RuntimeException e) {
+                    m.reason = "salvage could not reach it: " + FanOut.describe(e);
+                }
+            }
+            try {
+                for (var e : infos.entrySet()) {
+                    if (e.getValue().epoch() > epoch) {
+                        throw new IllegalStateException("this engine (epoch " + epoch + ") is fenced: replica "
+                                + e.getKey().address() + " has accepted epoch "
+                                + e.getValue().epoch()
+                                + " of a newer engine");
+                    }
+                }
+                ReplicaInfo best = Salvage.best(infos.values())
+                        .orElseThrow(() -> new NoHealthyReplicaException(
+                                "volume " + volume + ": salvage found no complete replica to bring back"));
+                for (Member m : failed) {
+                    ReplicaInfo info = infos.get(m);
+                    String reason = info == null ? m.reason : Salvage.reason(info, best);
+                    if (info != null && reason == null && info.epoch() == epoch) {
+                        Member back = new Member(endpoints.remove(m), Mode.RW);
+                        back.revision = info.revision();
+                        fanOut.add(back);
+                        intents.forget(m.address());
+                    } else {
+                        m.reason = reason != null ? reason : "epoch " + info.epoch() + " was never this engine's";
+                    }
+                }
+                intentsChanged();
+                decision = explain("salvaged at epoch " + epoch, best);
+                log.warn("volume {}: {}", volume, decision);
+                return decision;
+            } finally {
+                endpoints.values().forEach(ReplicaEndpoint::close);
+            }
+        });
+    }
+
+    /** One line on which replicas serve, from which state, and why the others do not. */
+    private String explain(String what, ReplicaInfo best) {
+        StringBuilder s = new StringBuilder(what)
+                .append(": serving from the replicas at epoch ")
+                .append(best.epoch())
+                .append(", revision ")
+                .append(best.revision());
+        for (Member m : fanOut.members()) {
+            s.append("; ").append(m.address()).append(' ').append(m.mode);
+            if (m.mode == Mode.ERR && m.reason != null) {
+                s.append(" (").append(m.reason).append(')');
+            }
+        }
+        return s.toString();
     }
 
     /** Whether a rebuild is running. */

@@ -10,8 +10,10 @@ import java.util.Set;
  * <pre>
  *            rebuild starts          chain matches
  *   ERR ----------------------> WO ----------------> RW
- *    ^                           |                    |
- *    +---------------------------+--------------------+
+ *    ^ |                         |                    ^|
+ *    | +-------------------------|--------------------+|
+ *    |     salvage (all failed; newest epoch+revision) |
+ *    +---------------------------+---------------------+
  *              an error, a timeout, a stale epoch
  * </pre>
  */
@@ -26,7 +28,7 @@ public enum Mode {
     private static final Map<Mode, Set<Mode>> NEXT = Map.of(
             RW, EnumSet.of(ERR),
             WO, EnumSet.of(RW, ERR),
-            ERR, EnumSet.of(WO));
+            ERR, EnumSet.of(WO, RW));
 
     /** Whether a replica in this mode may move to {@code next}. */
     public boolean canBecome(Mode next) {

@@ -253,6 +253,98 @@ class RebuildTest {
         assertThat(contents(b)).isEqualTo(contents(a));
     }
 
+    /** Reconnects to the test's replicas by address, as the wire connector would. */
+    private io.bighorn.dataplane.replica.ReplicaConnector connector() {
+        return address -> endpoint(replicas.stream()
+                .filter(r -> ("local:" + r.directory()).equals(address))
+                .findFirst()
+                .orElseThrow());
+    }
+
+    @Test
+    void aVolumeWhoseReplicasAllFailedIsSalvagedFromTheNewest() throws Exception {
+        Replica a = replica("a");
+        Replica b = replica("b");
+        FaultyEndpoint ea = endpoint(a);
+        FaultyEndpoint eb = endpoint(b);
+        engine = Engine.start("vol0", SIZE, List.of(ea, eb), TIMEOUT, Clock.systemUTC());
+        assertThat(engine.info().decision()).contains("started at epoch 1");
+        assertThatThrownBy(() -> engine.salvage(connector())).hasMessageContaining("still has replicas");
+        engine.write(0, random(4096, 31), false);
+        eb.failWith(new IOException("disk pulled"));
+        MemorySegment last = random(4096, 32);
+        engine.write(0, last, false); // only a has it
+        ea.failWith(new IOException("power lost"));
+        assertThatThrownBy(() -> engine.write(8192, random(4096, 33), false))
+                .isInstanceOf(NoHealthyReplicaException.class);
+
+        String decision = engine.salvage(connector());
+        assertThat(decision).contains("salvaged at epoch 1").contains("revision " + a.revision());
+        assertThat(modeOf(ea.address())).isEqualTo(Mode.RW);
+        assertThat(modeOf(eb.address())).isEqualTo(Mode.ERR);
+        assertThat(engine.info().replicas().stream()
+                        .filter(r -> r.mode() == Mode.ERR)
+                        .findFirst()
+                        .orElseThrow()
+                        .reason())
+                .contains("is behind");
+        assertThat(contents(engine)).startsWith(last.toArray(ValueLayout.JAVA_BYTE));
+        engine.write(8192, random(4096, 34), false); // serving again
+        // and b comes back through a rebuild
+        engine.addReplica(endpoint(b), 0);
+        awaitRebuilt();
+        assertThat(contents(b)).isEqualTo(contents(a));
+    }
+
+    @Test
+    void aFencedEngineDoesNotSalvage() throws Exception {
+        Replica a = replica("a");
+        FaultyEndpoint ea = endpoint(a);
+        engine = Engine.start("vol0", SIZE, List.of(ea), TIMEOUT, Clock.systemUTC());
+        ea.failWith(new IOException("gone"));
+        assertThatThrownBy(() -> engine.write(0, random(4096, 41), false))
+                .isInstanceOf(NoHealthyReplicaException.class);
+        try (Engine newer = Engine.start("vol0", SIZE, List.of(endpoint(a)), TIMEOUT, Clock.systemUTC())) {
+            assertThatThrownBy(() -> engine.salvage(connector())).hasMessageContaining("is fenced");
+        }
+    }
+
+    @Test
+    void aReplicaThatMissedALaterEngineLosesToItDespiteMoreRevisions() throws Exception {
+        Replica a = replica("a");
+        Replica b = replica("b");
+        FaultyEndpoint ea = endpoint(a);
+        engine = Engine.start("vol0", SIZE, List.of(ea, endpoint(b)), TIMEOUT, Clock.systemUTC());
+        ea.failWith(new IOException("a away"));
+        for (int i = 0; i < 10; i++) {
+            engine.write(4096L * i, random(4096, 50 + i), false); // b counts ten more revisions
+        }
+        engine.flush();
+        engine.close();
+        // a later engine starts without b (unreachable) and writes once to a
+        engine = Engine.start(
+                "vol0",
+                SIZE,
+                List.of(
+                        endpoint(a),
+                        new io.bighorn.dataplane.replica.UnreachableReplica(
+                                "local:" + b.directory(), new IOException("down"))),
+                TIMEOUT,
+                Clock.systemUTC());
+        MemorySegment newest = random(4096, 60);
+        engine.write(0, newest, false);
+        engine.flush();
+        engine.close();
+        assertThat(b.revision()).isGreaterThan(a.revision());
+
+        engine = Engine.start("vol0", SIZE, List.of(endpoint(a), endpoint(b)), TIMEOUT, Clock.systemUTC());
+        assertThat(engine.info().replicas().get(0).mode()).isEqualTo(Mode.RW);
+        assertThat(engine.info().replicas().get(1).mode()).isEqualTo(Mode.ERR);
+        assertThat(engine.info().replicas().get(1).reason()).contains("missed a later engine");
+        assertThat(engine.info().decision()).contains("epoch 2");
+        assertThat(contents(engine)).startsWith(newest.toArray(ValueLayout.JAVA_BYTE));
+    }
+
     @Test
     void membershipErrorsAreClear() throws Exception {
         Replica a = replica("a");
