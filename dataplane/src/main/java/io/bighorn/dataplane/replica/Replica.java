@@ -190,6 +190,7 @@ public final class Replica implements AutoCloseable {
             if (deleted > 0) {
                 log.info("{}: deleted {} files left by an interrupted operation", files.dir(), deleted);
             }
+            files.ensureReserve();
         }
         Map<Long, Layer> opened = new HashMap<>();
         RevisionCounter counter = null;

@@ -3,6 +3,7 @@ package io.bighorn.dataplane.replica;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.bighorn.dataplane.blockdev.NoSpaceException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -23,6 +24,13 @@ final class ReplicaFiles {
     static final String LOCK = "replica.lock";
     /** The engine's write-intent map, kept here for it; opaque to the replica. */
     static final String INTENT = "write-intent.json";
+    /**
+     * Space held back for metadata: a replica whose disk filled up with data must still be able to take
+     * an engine's epoch, or no engine could start on it to free space.
+     */
+    static final String RESERVE = "metadata.reserve";
+
+    static final int RESERVE_BYTES = 1 << 20;
 
     private static final Pattern LAYER_FILE = Pattern.compile("layer-(\\d+)\\.(img|json)");
     private static final ObjectMapper JSON =
@@ -95,7 +103,22 @@ final class ReplicaFiles {
         writeAtomically(target, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(value));
     }
 
+    /**
+     * Replaces {@code target} with {@code bytes}: temp, fsync, rename, fsync dir. On a full disk the
+     * metadata reserve is given up and the write tried once more.
+     */
     void writeAtomically(Path target, byte[] bytes) throws IOException {
+        try {
+            replace(target, bytes);
+        } catch (NoSpaceException e) {
+            if (!releaseReserve()) {
+                throw e;
+            }
+            replace(target, bytes);
+        }
+    }
+
+    private void replace(Path target, byte[] bytes) throws IOException {
         Path tmp = target.resolveSibling(target.getFileName() + ".tmp");
         try {
             try (FileChannel ch = FileChannel.open(
@@ -117,6 +140,43 @@ final class ReplicaFiles {
         } catch (IOException e) {
             throw new CommitUncertainException("renamed " + target + " but could not sync its directory", e);
         }
+    }
+
+    /** Allocates the metadata reserve if it is missing; a disk too full for it is left as it is. */
+    void ensureReserve() {
+        Path reserve = dir.resolve(RESERVE);
+        try {
+            if (Files.exists(reserve) && Files.size(reserve) == RESERVE_BYTES) {
+                return;
+            }
+            try (FileChannel ch = FileChannel.open(
+                    reserve,
+                    StandardOpenOption.CREATE,
+                    StandardOpenOption.TRUNCATE_EXISTING,
+                    StandardOpenOption.WRITE)) {
+                ByteBuffer zeros = ByteBuffer.allocate(RESERVE_BYTES);
+                while (zeros.hasRemaining()) {
+                    ch.write(zeros);
+                }
+                ch.force(true);
+            }
+        } catch (IOException e) {
+            try {
+                Files.deleteIfExists(reserve);
+            } catch (IOException ignored) {
+                // the next open tries again
+            }
+        }
+    }
+
+    private boolean releaseReserve() throws IOException {
+        if (!Files.deleteIfExists(dir.resolve(RESERVE))) {
+            return false;
+        }
+        syncDir();
+        org.slf4j.LoggerFactory.getLogger(ReplicaFiles.class)
+                .warn("{}: the disk is full; released the metadata reserve to write metadata", dir);
+        return true;
     }
 
     void syncDir() throws IOException {

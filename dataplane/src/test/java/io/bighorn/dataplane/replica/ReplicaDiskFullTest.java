@@ -41,6 +41,35 @@ class ReplicaDiskFullTest {
     }
 
     @Test
+    void aFullDiskStillTakesANewEpochFromItsMetadataReserve() throws IOException {
+        Path dir = mount.resolve("r");
+        try (Replica r = Replica.create(dir, 64 * MiB)) {
+            assertThat(dir.resolve(ReplicaFiles.RESERVE)).hasSize(ReplicaFiles.RESERVE_BYTES);
+            boolean full = false;
+            for (int i = 0; i < 64 && !full; i++) {
+                try {
+                    r.write(1, (long) i * MiB, ByteBuffer.wrap(ReplicaTest.random(MiB, i)));
+                } catch (NoSpaceException e) {
+                    full = true;
+                }
+            }
+            for (int i = 0; i < 256 * 64; i++) { // fill what is left, block by block
+                try {
+                    r.write(1, 63L * MiB + 4096L * (i % 256), ByteBuffer.wrap(ReplicaTest.random(4096, i)));
+                } catch (NoSpaceException e) {
+                    break;
+                }
+            }
+            r.acceptEpoch(2); // a new engine can start on it
+            assertThat(r.epoch()).isEqualTo(2);
+            assertThat(dir.resolve(ReplicaFiles.RESERVE)).doesNotExist();
+        }
+        try (Replica r = Replica.open(dir)) {
+            assertThat(r.epoch()).isEqualTo(2);
+        }
+    }
+
+    @Test
     void aFullDiskFailsWritesClearlyAndLosesNothing() throws IOException {
         Path dir = mount.resolve("r");
         byte[] expected = new byte[64 * MiB];
