@@ -55,6 +55,9 @@ final class Rebuild {
     private volatile String source = null;
     private volatile String state = "running";
     private volatile boolean cancelled;
+    /** Fails every wait of the copy at once when the rebuild is cancelled. */
+    private final CompletableFuture<Object> cancellation = new CompletableFuture<>();
+
     private final Instant started;
     private volatile Instant finished;
 
@@ -111,6 +114,7 @@ final class Rebuild {
 
     void cancel() {
         cancelled = true;
+        cancellation.completeExceptionally(new IOException("the rebuild was cancelled"));
     }
 
     /** Copies every chunk; throws on the first failure (the target's, or every source's). */
@@ -226,9 +230,10 @@ final class Rebuild {
         }
     }
 
+    @SuppressWarnings("unchecked") // anyOf completes with f's value or fails with the cancellation
     private <T> T await(CompletableFuture<T> f, Member from) throws IOException {
         try {
-            return f.get(timeoutMillis, TimeUnit.MILLISECONDS);
+            return (T) CompletableFuture.anyOf(f, cancellation).get(timeoutMillis, TimeUnit.MILLISECONDS);
         } catch (ExecutionException | TimeoutException e) {
             Throwable cause = e instanceof TimeoutException ? e : FanOut.unwrap(e);
             if (from != target) {

@@ -40,6 +40,10 @@ final class FaultyEndpoint implements ReplicaEndpoint {
     /** Rebuild writes into this replica's snapshots wait for this future (completed: no wait). */
     volatile CompletableFuture<Void> layerWrites = CompletableFuture.completedFuture(null);
 
+    /** Rebuild writes let through before the rest hang, as if the target stalled midway. */
+    final java.util.concurrent.atomic.AtomicInteger layerWritesLeft =
+            new java.util.concurrent.atomic.AtomicInteger(Integer.MAX_VALUE);
+
     private <T> CompletableFuture<T> faulty(Supplier<CompletableFuture<T>> call) {
         calls.incrementAndGet();
         if (hang) {
@@ -142,6 +146,9 @@ final class FaultyEndpoint implements ReplicaEndpoint {
 
     @Override
     public CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks) {
+        if (layerWritesLeft.getAndDecrement() <= 0) {
+            return new CompletableFuture<>();
+        }
         return faulty(() -> layerWrites.thenCompose(v -> delegate.writeLayer(epoch, blocks)));
     }
 

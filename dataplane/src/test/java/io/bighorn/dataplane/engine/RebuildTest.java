@@ -183,6 +183,28 @@ class RebuildTest {
     }
 
     @Test
+    void anInterruptedRebuildResumesWithoutResendingWhatIsDone() throws Exception {
+        Replica a = replica("a");
+        Replica b = replica("b");
+        start(a);
+        engine.write(0, random((int) SIZE, 13), false);
+        FaultyEndpoint stalls = endpoint(b);
+        stalls.layerWritesLeft.set(8); // 8 of the 16 chunks arrive, then the target stalls
+        engine.addReplica(stalls, 0);
+        await().atMost(TIMEOUT).until(() -> engine.rebuildStatus().bytesSent() >= 8L << 20);
+        engine.removeReplica(stalls.address()); // the operator gives up on it, then adds it again
+        await().atMost(Duration.ofMinutes(2)).until(() -> !engine.rebuilding());
+
+        engine.addReplica(endpoint(b), 0);
+        RebuildStatus done = awaitRebuilt();
+        assertThat(done.bytesTotal()).isEqualTo(SIZE);
+        assertThat(done.bytesSent())
+                .as("only what the first attempt did not send")
+                .isEqualTo(SIZE - (8L << 20));
+        assertThat(contents(b)).isEqualTo(contents(a));
+    }
+
+    @Test
     void aRebuildThatNeverFinishedStartsInErrAndCanBeRedone() throws Exception {
         Replica a = replica("a");
         Replica b = replica("b");
