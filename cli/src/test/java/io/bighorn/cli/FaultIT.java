@@ -119,6 +119,19 @@ class FaultIT {
         assertThat(modes(states))
                 .as("the resumed replica is not readmitted: %s", states)
                 .containsExactly("RW", "ERR", "RW");
+
+        // only a catch-up brings it back: its data is intact, so only the regions it missed are compared
+        JsonNode caughtUp = ctl(engine, "add-replica", stopped.url(), "--wait");
+        assertThat(caughtUp.get("mode").asText()).isEqualTo("catch-up");
+        assertThat(caughtUp.get("state").asText()).isEqualTo("done");
+        assertThat(modes(ctl(engine, "replicas"))).containsExactly("RW", "RW", "RW");
+        run("fio-verify-after", fio(engine.nbd(), "64M", null, true));
+        qemuIo("qemu-io-caught-up", engine.nbd(), List.of("read -P 0x5c 100M 4M"));
+        assertThat(engine.proc().stop(RUN))
+                .as("engine stops on SIGTERM, flushing")
+                .isEqualTo(143);
+        List<String> sums = procs.checksums(replicas.stream().map(Replica::dir).toList());
+        assertThat(sums).as("the three replicas hold the same bytes").containsOnly(sums.getFirst());
     }
 
     // ---- 2. the engine killed mid-write ----

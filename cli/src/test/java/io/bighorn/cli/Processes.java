@@ -138,6 +138,20 @@ final class Processes implements AutoCloseable {
         return args.toArray(String[]::new);
     }
 
+    /** The SHA-256 of what each replica directory reads as, from {@code bighorn replica inspect --checksum}. */
+    List<String> checksums(List<Path> dirs) throws Exception {
+        List<String> sums = new ArrayList<>();
+        for (Path dir : dirs) {
+            Proc inspect = bighorn(
+                    "inspect-" + dir.getFileName(), Map.of(), "replica", "inspect", dir.toString(), "--checksum");
+            org.assertj.core.api.Assertions.assertThat(inspect.exit(Duration.ofMinutes(2)))
+                    .as("inspect output:%n%s", inspect.output)
+                    .isZero();
+            sums.add(inspect.await("sha256 +(\\p{XDigit}{64})", Duration.ofMinutes(2)));
+        }
+        return sums;
+    }
+
     private int ctlRuns;
 
     /** Runs {@code bighorn ctl --engine CONTROL ARGS --json}, expects success and returns its JSON. */

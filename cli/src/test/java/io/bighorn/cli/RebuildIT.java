@@ -121,18 +121,7 @@ class RebuildIT {
         assertThat(ctl("replicas"))
                 .allSatisfy(r -> assertThat(r.get("mode").asText()).isEqualTo("RW"));
         assertThat(engine.stop(START)).as("engine stops on SIGTERM, flushing").isEqualTo(143);
-        List<String> sums = new ArrayList<>();
-        for (int i = 0; i < 3; i++) {
-            Processes.Proc inspect = procs.bighorn(
-                    "inspect" + i,
-                    Map.of(),
-                    "replica",
-                    "inspect",
-                    tmp.resolve("r" + i).toString(),
-                    "--checksum");
-            assertThat(inspect.exit(START)).isZero();
-            sums.add(inspect.await("sha256 +(\\p{XDigit}{64})", START));
-        }
+        List<String> sums = procs.checksums(List.of(tmp.resolve("r0"), tmp.resolve("r1"), tmp.resolve("r2")));
         assertThat(sums).as("the three replicas hold the same bytes").containsOnly(sums.getFirst());
     }
 

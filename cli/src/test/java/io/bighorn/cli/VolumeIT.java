@@ -129,18 +129,7 @@ class VolumeIT {
                 .as("engine stops on SIGTERM (128 + 15), flushing")
                 .isEqualTo(143);
         assertThat(engine.output.toString()).doesNotContain("final flush failed");
-        List<String> sums = new ArrayList<>();
-        for (int i = 1; i <= 3; i++) {
-            Processes.Proc inspect = procs.bighorn(
-                    "inspect" + i,
-                    Map.of(),
-                    "replica",
-                    "inspect",
-                    tmp.resolve("r" + i).toString(),
-                    "--checksum");
-            assertThat(inspect.exit(START)).isZero();
-            sums.add(inspect.await("sha256 +(\\p{XDigit}{64})", START));
-        }
+        List<String> sums = procs.checksums(List.of(tmp.resolve("r1"), tmp.resolve("r2"), tmp.resolve("r3")));
         assertThat(sums).as("the three replicas hold the same bytes").containsOnly(sums.getFirst());
     }
 
