@@ -1,6 +1,7 @@
 package io.bighorn.dataplane.replica;
 
 import java.io.IOException;
+import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.BitSet;
@@ -9,18 +10,28 @@ import java.util.zip.CRC32C;
 /**
  * Some 4 KiB blocks of one layer file, as a rebuild moves them from a source replica to a target: of the
  * {@code blocks} blocks from {@code offset}, those in {@code wanted} are meant; of those, the ones in
- * {@code allocated} hold data (packed in {@code data}, in block order) and the others are holes. A target
- * writes the data and punches the holes, so the layer ends with the source's allocation exactly.
+ * {@code allocated} hold data (packed, in block order) and the others are holes. A target writes the data
+ * and punches the holes, so the layer ends with the source's allocation exactly.
  *
- * <p>{@link #encode} appends a CRC32C of everything before it, and {@link #decode} refuses a payload whose
- * checksum does not match, so a block damaged in transit is never written.
+ * <p>It lives in its encoded form, one array: name length, name, offset, blocks, the wanted and allocated
+ * bitmaps, the data, and a CRC32C of everything before it. {@link #decode} checks the checksum and keeps
+ * the array, so an engine relays a source's blocks to a target without copying them, and a block damaged
+ * in transit is never written.
  */
-@SuppressWarnings("ArrayRecordComponent") // a transfer buffer, never compared
-public record LayerBlocks(String layer, long offset, int blocks, BitSet wanted, BitSet allocated, byte[] data) {
-    /** The most blocks one transfer carries: 4 MiB. */
-    public static final int MAX_BLOCKS = 1024;
+public final class LayerBlocks {
+    /** The most blocks one transfer carries: 8 MiB. */
+    public static final int MAX_BLOCKS = 2048;
 
-    public LayerBlocks {
+    private final String layer;
+    private final long offset;
+    private final int blocks;
+    private final BitSet wanted;
+    private final BitSet allocated;
+    private final byte[] encoded;
+    private final int dataOffset;
+
+    private LayerBlocks(
+            String layer, long offset, int blocks, BitSet wanted, BitSet allocated, byte[] encoded, int dataOffset) {
         if (blocks < 1 || blocks > MAX_BLOCKS || offset < 0 || offset % Replica.BLOCK != 0) {
             throw new IllegalArgumentException(
                     "bad block range: " + blocks + " blocks at " + offset + " (1 to " + MAX_BLOCKS + ", aligned)");
@@ -30,40 +41,114 @@ public record LayerBlocks(String layer, long offset, int blocks, BitSet wanted, 
         if (!present.equals(allocated) || wanted.length() > blocks) {
             throw new IllegalArgumentException("allocated blocks outside the wanted ones");
         }
-        if (data.length != (long) allocated.cardinality() * Replica.BLOCK) {
+        if (encoded.length - 4 - dataOffset != (long) allocated.cardinality() * Replica.BLOCK) {
+            throw new IllegalArgumentException((encoded.length - 4 - dataOffset) + " bytes of data for "
+                    + allocated.cardinality() + " allocated blocks");
+        }
+        this.layer = layer;
+        this.offset = offset;
+        this.blocks = blocks;
+        this.wanted = wanted;
+        this.allocated = allocated;
+        this.encoded = encoded;
+        this.dataOffset = dataOffset;
+    }
+
+    /** Writes the header and bitmaps of a transfer into a fresh array with room for the data after them. */
+    static final class Builder {
+        final byte[] encoded;
+        final int dataOffset;
+        private final String layer;
+        private final long offset;
+        private final int blocks;
+        private final BitSet wanted;
+        private final BitSet allocated;
+
+        Builder(String layer, long offset, int blocks, BitSet wanted, BitSet allocated) {
+            byte[] name = layer.getBytes(StandardCharsets.UTF_8);
+            int words = words(blocks);
+            this.dataOffset = 2 + name.length + 8 + 4 + 16 * words;
+            this.encoded = new byte[dataOffset + allocated.cardinality() * Replica.BLOCK + 4];
+            ByteBuffer buf = ByteBuffer.wrap(encoded);
+            buf.putShort((short) name.length).put(name).putLong(offset).putInt(blocks);
+            putBits(buf, wanted, words);
+            putBits(buf, allocated, words);
+            this.layer = layer;
+            this.offset = offset;
+            this.blocks = blocks;
+            this.wanted = wanted;
+            this.allocated = allocated;
+        }
+
+        /** The data area, to be filled with the allocated blocks in order before {@link #build}. */
+        MemorySegment data() {
+            return MemorySegment.ofArray(encoded).asSlice(dataOffset, encoded.length - 4 - dataOffset);
+        }
+
+        LayerBlocks build() {
+            CRC32C crc = new CRC32C();
+            crc.update(encoded, 0, encoded.length - 4);
+            ByteBuffer.wrap(encoded).putInt(encoded.length - 4, (int) crc.getValue());
+            return new LayerBlocks(layer, offset, blocks, wanted, allocated, encoded, dataOffset);
+        }
+    }
+
+    /** Blocks from their parts ({@code data}: the allocated blocks, packed). */
+    public static LayerBlocks of(String layer, long offset, int blocks, BitSet wanted, BitSet allocated, byte[] data) {
+        if (blocks < 1 || blocks > MAX_BLOCKS) {
+            throw new IllegalArgumentException("bad block range: " + blocks + " blocks (1 to " + MAX_BLOCKS + ")");
+        }
+        Builder b = new Builder(layer, offset, blocks, wanted, allocated);
+        if (data.length != b.data().byteSize()) {
             throw new IllegalArgumentException(
                     data.length + " bytes of data for " + allocated.cardinality() + " allocated blocks");
         }
+        b.data().copyFrom(MemorySegment.ofArray(data));
+        return b.build();
+    }
+
+    public String layer() {
+        return layer;
+    }
+
+    public long offset() {
+        return offset;
+    }
+
+    public int blocks() {
+        return blocks;
+    }
+
+    public BitSet wanted() {
+        return (BitSet) wanted.clone();
+    }
+
+    public BitSet allocated() {
+        return (BitSet) allocated.clone();
     }
 
     /** The bytes of data this carries. */
     public long dataBytes() {
-        return data.length;
+        return encoded.length - 4L - dataOffset;
     }
 
-    /** name length, name, offset, blocks, wanted and allocated bitmaps, data, CRC32C. */
+    /** The data, packed, as a view of the encoded array. */
+    public MemorySegment data() {
+        return MemorySegment.ofArray(encoded).asSlice(dataOffset, dataBytes());
+    }
+
+    /** The encoded form (not a copy: do not change it). */
     public byte[] encode() {
-        byte[] name = layer.getBytes(StandardCharsets.UTF_8);
-        int words = words(blocks);
-        ByteBuffer buf = ByteBuffer.allocate(2 + name.length + 8 + 4 + 16 * words + data.length + 4);
-        buf.putShort((short) name.length).put(name).putLong(offset).putInt(blocks);
-        putBits(buf, wanted, words);
-        putBits(buf, allocated, words);
-        buf.put(data);
-        CRC32C crc = new CRC32C();
-        crc.update(buf.array(), 0, buf.position());
-        buf.putInt((int) crc.getValue());
-        return buf.array();
+        return encoded;
     }
 
-    /** Decodes and checks {@link #encode}'s bytes. */
+    /** Decodes and checks {@link #encode}'s bytes, keeping the array. */
     public static LayerBlocks decode(byte[] bytes) throws IOException {
         try {
             ByteBuffer buf = ByteBuffer.wrap(bytes);
             CRC32C crc = new CRC32C();
             crc.update(bytes, 0, bytes.length - 4);
-            int expected = buf.getInt(bytes.length - 4);
-            if ((int) crc.getValue() != expected) {
+            if ((int) crc.getValue() != buf.getInt(bytes.length - 4)) {
                 throw new IOException("layer blocks damaged in transit: checksum mismatch");
             }
             byte[] name = new byte[buf.getShort() & 0xffff];
@@ -76,9 +161,8 @@ public record LayerBlocks(String layer, long offset, int blocks, BitSet wanted, 
             int words = words(blocks);
             BitSet wanted = getBits(buf, words);
             BitSet allocated = getBits(buf, words);
-            byte[] data = new byte[buf.remaining() - 4];
-            buf.get(data);
-            return new LayerBlocks(new String(name, StandardCharsets.UTF_8), offset, blocks, wanted, allocated, data);
+            return new LayerBlocks(
+                    new String(name, StandardCharsets.UTF_8), offset, blocks, wanted, allocated, bytes, buf.position());
         } catch (RuntimeException e) {
             throw new IOException("malformed layer blocks: " + e.getMessage(), e);
         }

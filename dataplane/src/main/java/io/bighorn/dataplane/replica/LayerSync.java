@@ -1,9 +1,8 @@
 package io.bighorn.dataplane.replica;
 
+import io.bighorn.common.BufferPool;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.BitSet;
@@ -16,6 +15,8 @@ import java.util.BitSet;
 final class LayerSync {
     /** Bytes of digest per block: the first 16 bytes of its SHA-256; all zeros for a hole. */
     static final int DIGEST = 16;
+    /** Native buffers for the chunks, reused: a fresh one per chunk would be zeroed and page-faulted in. */
+    private static final BufferPool BUFFERS = new BufferPool(16L << 20);
 
     private LayerSync() {}
 
@@ -39,8 +40,8 @@ final class LayerSync {
             return out;
         }
         MessageDigest sha = sha256();
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate((long) blocks * Replica.BLOCK, Replica.BLOCK);
+        try (BufferPool.Lease lease = BUFFERS.acquire((long) blocks * Replica.BLOCK)) {
+            MemorySegment buf = lease.segment();
             forEachRun(allocated, (a, b) -> {
                 MemorySegment part = buf.asSlice((long) a * Replica.BLOCK, (long) (b - a) * Replica.BLOCK);
                 readFully(file, part, offset + (long) a * Replica.BLOCK);
@@ -58,19 +59,19 @@ final class LayerSync {
     static LayerBlocks read(String name, NativeFile file, long offset, int blocks, BitSet wanted) throws IOException {
         BitSet allocated = allocated(file, offset, blocks);
         allocated.and(wanted);
-        byte[] data = new byte[allocated.cardinality() * Replica.BLOCK];
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate((long) blocks * Replica.BLOCK, Replica.BLOCK);
-            int[] at = {0};
+        LayerBlocks.Builder out = new LayerBlocks.Builder(name, offset, blocks, wanted, allocated);
+        MemorySegment data = out.data();
+        try (BufferPool.Lease lease = BUFFERS.acquire(Math.max(Replica.BLOCK, data.byteSize()))) {
+            MemorySegment buf = lease.segment();
+            long[] at = {0};
             forEachRun(allocated, (a, b) -> {
                 long n = (long) (b - a) * Replica.BLOCK;
-                MemorySegment part = buf.asSlice(0, n);
-                readFully(file, part, offset + (long) a * Replica.BLOCK);
-                MemorySegment.copy(part, ValueLayout.JAVA_BYTE, 0, data, at[0], (int) n);
-                at[0] += (int) n;
+                readFully(file, buf.asSlice(at[0], n), offset + (long) a * Replica.BLOCK);
+                at[0] += n;
             });
+            data.copyFrom(buf.asSlice(0, data.byteSize()));
         }
-        return new LayerBlocks(name, offset, blocks, wanted, allocated, data);
+        return out.build();
     }
 
     /** Writes {@code in}'s data and punches its holes, so the wanted blocks match the source's. */
@@ -83,9 +84,9 @@ final class LayerSync {
         if (in.allocated().isEmpty()) {
             return;
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment buf = arena.allocate(in.data().length, Replica.BLOCK);
-            MemorySegment.copy(in.data(), 0, buf, ValueLayout.JAVA_BYTE, 0, in.data().length);
+        try (BufferPool.Lease lease = BUFFERS.acquire(in.dataBytes())) {
+            MemorySegment buf = lease.segment();
+            buf.copyFrom(in.data());
             long[] at = {0};
             forEachRun(in.allocated(), (a, b) -> {
                 long n = (long) (b - a) * Replica.BLOCK;

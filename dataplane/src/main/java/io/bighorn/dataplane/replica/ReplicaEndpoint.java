@@ -73,6 +73,18 @@ public interface ReplicaEndpoint extends AutoCloseable {
     /** Writes a rebuild source's blocks into this (rebuilding) replica's snapshot. */
     CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks);
 
+    /**
+     * Has this (rebuilding) replica fetch the {@code wanted} blocks of snapshot {@code layer} straight from
+     * the replica at {@code source} and write them, so the data does not pass through the engine. Returns
+     * the data bytes written. Fails with {@link UnsupportedOperationException} where replicas cannot reach
+     * each other (in-process replicas): the engine then relays the blocks itself.
+     */
+    default CompletableFuture<Long> pullLayer(
+            long epoch, String source, String layer, long offset, int blocks, BitSet wanted) {
+        return CompletableFuture.failedFuture(
+                new UnsupportedOperationException(address() + " cannot fetch from other replicas"));
+    }
+
     /** The blocks that took partial writes while rebuilding; each is returned once. */
     CompletableFuture<long[]> takePartialBlocks();
 

@@ -50,6 +50,10 @@ final class Json {
     @SuppressWarnings("ArrayRecordComponent") // a message, never compared
     record LayerRequest(String name, long[] wanted) {}
 
+    /** A rebuild target's order to fetch {@code wanted} blocks of snapshot {@code name} from {@code source}. */
+    @SuppressWarnings("ArrayRecordComponent") // a message, never compared
+    record PullRequest(String source, String name, long[] wanted) {}
+
     static byte[] write(Object value) throws IOException {
         return MAPPER.writeValueAsBytes(value);
     }

@@ -33,6 +33,8 @@ enum Op {
     // the engine's write-intent map (opaque bytes)
     PUT_INTENT(46),
     GET_INTENT(47),
+    /** A rebuild target fetches blocks from the source replica itself. */
+    PULL_LAYER(48),
     /** Sent by the server with the error that made it drop the connection. */
     GOODBYE(64);
 

@@ -40,6 +40,7 @@ public final class ReplicaServer implements AutoCloseable {
     private final Thread acceptor;
     private final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
     final BufferPool buffers = new BufferPool(32L << 20);
+    private final Peers peers;
     /** Test hook run on a request's thread before the replica sees it. */
     final RequestHook hook;
 
@@ -64,6 +65,7 @@ public final class ReplicaServer implements AutoCloseable {
             throws IOException {
         this.replica = replica;
         this.secret = secret;
+        this.peers = new Peers(secret);
         this.listener = listener;
         this.hook = hook;
         this.bound = (InetSocketAddress) listener.getLocalAddress();
@@ -112,6 +114,10 @@ public final class ReplicaServer implements AutoCloseable {
 
     Replica replica() {
         return replica;
+    }
+
+    Peers peers() {
+        return peers;
     }
 
     ClusterSecret secret() {
@@ -175,6 +181,7 @@ public final class ReplicaServer implements AutoCloseable {
         for (ServerConnection c : open) {
             c.awaitRequests();
         }
+        peers.close();
         try {
             acceptor.join();
         } catch (InterruptedException e) {

@@ -133,6 +133,13 @@ final class RequestHandler {
                 replica.writeLayer(f.epoch(), LayerBlocks.decode(r.json() == null ? new byte[0] : r.json()));
                 yield ok(f, null);
             }
+            case PULL_LAYER -> {
+                Json.PullRequest q = Json.read(r.json(), Json.PullRequest.class);
+                BitSet wanted = BitSet.valueOf(q.wanted() == null ? new long[0] : q.wanted());
+                LayerBlocks blocks = server.peers().fetch(q.source(), q.name(), f.offset(), blocks(f), wanted);
+                replica.writeLayer(f.epoch(), blocks);
+                yield ok(f, json(blocks.dataBytes()));
+            }
             case PARTIAL_BLOCKS -> ok(f, json(replica.takePartialBlocks()));
             case FINISH_REBUILD -> {
                 replica.finishRebuild(f.epoch(), f.length());

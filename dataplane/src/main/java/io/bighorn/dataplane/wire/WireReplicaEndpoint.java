@@ -291,6 +291,18 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
     }
 
     @Override
+    public CompletableFuture<Long> pullLayer(
+            long epoch, String source, String layer, long offset, int blocks, BitSet wanted) {
+        return withJson(
+                Op.PULL_LAYER,
+                offset,
+                blocks,
+                epoch,
+                new Json.PullRequest(source, layer, wanted.toLongArray()),
+                json -> Json.read(json, Long.class));
+    }
+
+    @Override
     public CompletableFuture<long[]> takePartialBlocks() {
         return call(Op.PARTIAL_BLOCKS, 0, 0, 0, null, json -> Json.read(json, long[].class));
     }

@@ -189,9 +189,10 @@ class RebuildTest {
         start(a);
         engine.write(0, random((int) SIZE, 13), false);
         FaultyEndpoint stalls = endpoint(b);
-        stalls.layerWritesLeft.set(8); // 8 of the 16 chunks arrive, then the target stalls
+        long chunk = Rebuild.CHUNK_BLOCKS * 4096L;
+        stalls.layerWritesLeft.set((int) (SIZE / 2 / chunk)); // half the chunks arrive, then the target stalls
         engine.addReplica(stalls, 0);
-        await().atMost(TIMEOUT).until(() -> engine.rebuildStatus().bytesSent() >= 8L << 20);
+        await().atMost(TIMEOUT).until(() -> engine.rebuildStatus().bytesSent() >= SIZE / 2);
         engine.removeReplica(stalls.address()); // the operator gives up on it, then adds it again
         await().atMost(Duration.ofMinutes(2)).until(() -> !engine.rebuilding());
 
@@ -200,7 +201,7 @@ class RebuildTest {
         assertThat(done.bytesTotal()).isEqualTo(SIZE);
         assertThat(done.bytesSent())
                 .as("only what the first attempt did not send")
-                .isEqualTo(SIZE - (8L << 20));
+                .isEqualTo(SIZE / 2);
         assertThat(contents(b)).isEqualTo(contents(a));
     }
 

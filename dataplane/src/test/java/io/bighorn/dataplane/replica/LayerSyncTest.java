@@ -43,21 +43,21 @@ class LayerSyncTest {
         allocated.set(3);
         byte[] data = new byte[2 * 4096];
         Arrays.fill(data, (byte) 9);
-        LayerBlocks blocks = new LayerBlocks("snap", 8192, 4, wanted, allocated, data);
+        LayerBlocks blocks = LayerBlocks.of("snap", 8192, 4, wanted, allocated, data);
         byte[] bytes = blocks.encode();
         LayerBlocks back = LayerBlocks.decode(bytes);
         assertThat(back.layer()).isEqualTo("snap");
         assertThat(back.offset()).isEqualTo(8192);
         assertThat(back.wanted()).isEqualTo(wanted);
         assertThat(back.allocated()).isEqualTo(allocated);
-        assertThat(back.data()).isEqualTo(data);
+        assertThat(back.data().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE)).isEqualTo(data);
 
         bytes[bytes.length / 2] ^= 1;
         assertThatThrownBy(() -> LayerBlocks.decode(bytes)).hasMessageContaining("checksum mismatch");
         assertThatThrownBy(() -> LayerBlocks.decode(new byte[3])).isInstanceOf(IOException.class);
-        assertThatThrownBy(() -> new LayerBlocks("snap", 100, 4, wanted, allocated, data))
+        assertThatThrownBy(() -> LayerBlocks.of("snap", 100, 4, wanted, allocated, data))
                 .isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> new LayerBlocks("snap", 0, 4, wanted, allocated, new byte[4096]))
+        assertThatThrownBy(() -> LayerBlocks.of("snap", 0, 4, wanted, allocated, new byte[4096]))
                 .hasMessageContaining("allocated blocks");
     }
 

@@ -380,4 +380,25 @@ class WireLoopbackTest {
         Frame.readFully(ch, buf);
         return new String(buf.array(), StandardCharsets.UTF_8);
     }
+
+    @Test
+    void aRebuildTargetFetchesBlocksFromItsSourceItself() throws Exception {
+        endpoint.write(1, 0, random(64 << 10, 7)).join();
+        endpoint.snapshot("s", true, java.util.Map.of(), java.time.Instant.EPOCH)
+                .join();
+        try (Replica other = Replica.create(tmp.resolve("target"), SIZE);
+                ReplicaServer target =
+                        ReplicaServer.start(other, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), SECRET);
+                WireReplicaEndpoint toTarget = WireReplicaEndpoint.connect(target.url(), SECRET)) {
+            toTarget.prepareRebuild(1, endpoint.snapshots().join(), "s").join();
+            java.util.BitSet wanted = new java.util.BitSet();
+            wanted.set(0, 32);
+            long bytes = toTarget.pullLayer(1, server.url(), "s", 0, 32, wanted).join();
+            assertThat(bytes).isEqualTo(64 << 10);
+            assertThat(other.layerDigests("s", 0, 32)).isEqualTo(replica.layerDigests("s", 0, 32));
+            assertThatThrownBy(() -> toTarget.pullLayer(1, "tcp://127.0.0.1:1", "s", 0, 32, wanted)
+                            .join())
+                    .hasMessageContaining("tcp://127.0.0.1:1");
+        }
+    }
 }
