@@ -60,6 +60,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class Engine implements BlockDevice {
     private static final Logger log = LoggerFactory.getLogger(Engine.class);
+    /** How long a replica may take to make gigabytes of rebuilt layers durable. */
+    private static final long SYNC_MILLIS = TimeUnit.MINUTES.toMillis(10);
 
     private final String volume;
     private final FanOut fanOut;
@@ -606,6 +608,8 @@ public final class Engine implements BlockDevice {
     private void runRebuild(Rebuild r) {
         try {
             r.copy();
+            // the copy's data reaches the disk with I/O going on; the drained finish then syncs little
+            await(r.target().endpoint.syncLayers(), SYNC_MILLIS);
             finishRebuild(r);
             intents.forget(r.target().address());
             intentsChanged();
@@ -634,7 +638,7 @@ public final class Engine implements BlockDevice {
             long millis = fanOut.timeoutMillis();
             repairPartialBlocks();
             ReplicaInfo source = fanOut.fromOne("info", ReplicaEndpoint::info);
-            await(target.endpoint.finishRebuild(epoch, source.revision()), millis);
+            await(target.endpoint.finishRebuild(epoch, source.revision()), SYNC_MILLIS);
             ReplicaInfo rebuilt = await(target.endpoint.info(), millis);
             if (!rebuilt.chain().equals(source.chain()) || rebuilt.rebuilding()) {
                 throw new IOException("rebuilt chain " + rebuilt.chain() + " differs from " + source.chain());
@@ -864,7 +868,11 @@ public final class Engine implements BlockDevice {
         try {
             return future.orTimeout(millis, TimeUnit.MILLISECONDS).join();
         } catch (CompletionException e) {
-            throw FanOut.asIo(FanOut.unwrap(e));
+            Throwable cause = FanOut.unwrap(e);
+            if (cause instanceof java.util.concurrent.TimeoutException) {
+                throw new IOException("no answer within " + millis + " ms", cause);
+            }
+            throw FanOut.asIo(cause);
         }
     }
 }

@@ -197,6 +197,14 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     }
 
     @Override
+    public CompletableFuture<Void> syncLayers() {
+        return async(() -> {
+            replica.syncLayers();
+            return null;
+        });
+    }
+
+    @Override
     public void close() {
         executor.close();
         Replica.closeQuietly(replica);

@@ -1052,6 +1052,17 @@ public final class Replica implements AutoCloseable {
     }
 
     /**
+     * Makes every layer durable, without stopping I/O: a rebuild calls it before {@link #finishRebuild},
+     * which syncs again with I/O drained and then has little left to write.
+     */
+    public void syncLayers() throws IOException {
+        ensureOpen();
+        for (Layer l : layers.values()) {
+            l.file.datasync();
+        }
+    }
+
+    /**
      * Ends a rebuild: makes every layer durable, clears the rebuilding mark and takes the source's
      * {@code revision}. Finishing a replica that is not rebuilding does nothing.
      */

@@ -88,6 +88,9 @@ public interface ReplicaEndpoint extends AutoCloseable {
     /** The blocks that took partial writes while rebuilding; each is returned once. */
     CompletableFuture<long[]> takePartialBlocks();
 
+    /** Makes every layer durable, I/O going on (before {@link #finishRebuild}, which then has little to sync). */
+    CompletableFuture<Void> syncLayers();
+
     /** Ends the rebuild: layers durable, the rebuilding mark cleared, {@code revision} taken. */
     CompletableFuture<Void> finishRebuild(long epoch, long revision);
 

@@ -141,5 +141,10 @@ public final class UnreachableReplica implements ReplicaEndpoint {
     }
 
     @Override
+    public CompletableFuture<Void> syncLayers() {
+        return fail();
+    }
+
+    @Override
     public void close() {}
 }

@@ -35,6 +35,7 @@ enum Op {
     GET_INTENT(47),
     /** A rebuild target fetches blocks from the source replica itself. */
     PULL_LAYER(48),
+    SYNC_LAYERS(49),
     /** Sent by the server with the error that made it drop the connection. */
     GOODBYE(64);
 

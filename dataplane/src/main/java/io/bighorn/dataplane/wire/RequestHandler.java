@@ -141,6 +141,10 @@ final class RequestHandler {
                 yield ok(f, json(blocks.dataBytes()));
             }
             case PARTIAL_BLOCKS -> ok(f, json(replica.takePartialBlocks()));
+            case SYNC_LAYERS -> {
+                replica.syncLayers();
+                yield ok(f, null);
+            }
             case FINISH_REBUILD -> {
                 replica.finishRebuild(f.epoch(), f.length());
                 yield ok(f, null);

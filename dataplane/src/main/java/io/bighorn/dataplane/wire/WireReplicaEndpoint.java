@@ -308,6 +308,11 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
     }
 
     @Override
+    public CompletableFuture<Void> syncLayers() {
+        return control(Op.SYNC_LAYERS, 0, 0, 0, null);
+    }
+
+    @Override
     public CompletableFuture<Void> finishRebuild(long epoch, long revision) {
         return control(Op.FINISH_REBUILD, 0, revision, epoch, null);
     }

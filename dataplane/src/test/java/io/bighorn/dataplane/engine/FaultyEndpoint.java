@@ -172,6 +172,11 @@ final class FaultyEndpoint implements ReplicaEndpoint {
         return delegate.intent(); // read at start, like info: not one of the calls a test counts
     }
 
+    @Override
+    public CompletableFuture<Void> syncLayers() {
+        return faulty(() -> delegate.syncLayers());
+    }
+
     /** Marks the endpoint closed; the replica itself is closed by the test. */
     @Override
     public void close() {
