@@ -14,6 +14,6 @@ bighorn_find_jdk
 
 ROUNDS="${1:-100}"
 cd "$ROOT"
-./mvnw -q -B -DskipTests install >&2
+./mvnw -q -B -DskipTests -Dit.test=NONE -Dfailsafe.failIfNoSpecifiedTests=false install >&2
 ./mvnw -B -pl cli verify -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false \
     -Dit.test=RebuildIT -Dfailsafe.failIfNoSpecifiedTests=false -Dbighorn.rebuild.rounds="$ROUNDS"
