@@ -173,8 +173,9 @@ class RebuildTest {
         engine.write(SIZE / 2 + 4096 * 3 + 512, random(512, 8), false);
         engine.writeZeroes(4096 * 100, 4096, true);
 
-        RebuildStatus s = engine.addReplica(endpoint(b), 0);
+        RebuildStatus s = engine.addReplica(endpoint(b), 64L << 20); // held to 64 MiB/s
         assertThat(s.state()).isEqualTo("running");
+        assertThat(s.bandwidthLimit()).isEqualTo(64L << 20);
         RebuildStatus done = awaitRebuilt();
         assertThat(done.bytesTotal()).isGreaterThanOrEqualTo(3 * SIZE / 4);
         assertThat(done.bytesSent()).as("bytes sent to a returning replica").isLessThanOrEqualTo(4 * 4096);
