@@ -32,6 +32,8 @@
 # Requires: fio (nbd engine), jq, nbdkit, libnbd-bin (nbdinfo), iproute2 (ss), a JDK 25.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+# shellcheck source=../scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 BASE="${1:-/var/tmp}"
 SIZE="${2:-2G}"
@@ -84,20 +86,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Waits until $2 (a log file) holds a line matching $3, or the process $1 died; prints the match.
-wait_for() {
-    local pid=$1 file=$2 pattern=$3 i
-    for i in $(seq 600); do
-        if grep -qE "$pattern" "$file" 2>/dev/null; then
-            grep -oE "$pattern" "$file" | head -1
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    log "process $pid did not come up; its log:"
-    cat "$file" >&2
-    return 1
-}
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 
@@ -121,14 +109,14 @@ run_bighorn() { # target replicas
     done
     for i in $(seq "$n"); do
         pid=${PIDS[${#PIDS[@]} - n + i - 1]}
-        url=$(wait_for "$pid" "$dir/r$i.log" 'serving on tcp://[0-9.]+:[0-9]+' | sed 's/^serving on //')
+        url=$(bighorn_wait_for "$pid" "$dir/r$i.log" 'serving on tcp://[0-9.]+:[0-9]+' | sed 's/^serving on //')
         urls+=(--replica "$url")
     done
     JAVA_TOOL_OPTIONS="${ENGINE_JAVA_OPTS:-${JAVA_TOOL_OPTIONS:-}}" \
         "$ROOT/bighorn" engine --volume vol0 --size "$SIZE" "${urls[@]}" \
         --nbd 127.0.0.1:0 --control 127.0.0.1:0 --secret-file "$WORK/secret" >"$dir/engine.log" 2>&1 &
     PIDS+=("$!")
-    nbd=$(wait_for "$!" "$dir/engine.log" 'serving nbd://[^,]+' | sed 's/^serving //')
+    nbd=$(bighorn_wait_for "$!" "$dir/engine.log" 'serving nbd://[^,]+' | sed 's/^serving //')
     log "$target: engine pid ${PIDS[-1]} serving $nbd on ${urls[*]}"
     note_load "$target" before
     "$HARNESS/nbd-fio.sh" "$nbd" "$SIZE" "$RUNTIME" | tag "$target"

@@ -47,6 +47,8 @@
 # 4 minutes. Requires: fio (nbd engine), jq, awk, numfmt, dd, a JDK 25.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+# shellcheck source=../scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 BASE="${1:-/var/tmp}"
 SIZE="${SIZE:-4G}"
@@ -142,20 +144,6 @@ run_bg() {
 }
 
 # Waits until $2 (a log file) holds a line matching $3, or the process $1 died; prints the match.
-wait_for() {
-    local pid=$1 file=$2 pattern=$3
-    for _ in $(seq 600); do
-        if grep -qE "$pattern" "$file" 2>/dev/null; then
-            grep -oE "$pattern" "$file" | head -1
-            return 0
-        fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    log "process $pid did not come up; its log:"
-    cat "$file" >&2
-    return 1
-}
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }  # expression [decimals]
@@ -187,7 +175,7 @@ start_replicas() {
     done
     for i in "${!names[@]}"; do
         PID_OF[${names[i]}]=${pids[i]}
-        URL[${names[i]}]=$(wait_for "${pids[i]}" "${logs[i]}" 'serving on tcp://[0-9.]+:[0-9]+' | sed 's/^serving on //')
+        URL[${names[i]}]=$(bighorn_wait_for "${pids[i]}" "${logs[i]}" 'serving on tcp://[0-9.]+:[0-9]+' | sed 's/^serving on //')
     done
 }
 
@@ -200,7 +188,7 @@ start_engine() {
     ENGINE_PID=$!
     PIDS+=("$ENGINE_PID")
     WHAT[$ENGINE_PID]=engine
-    line=$(wait_for "$ENGINE_PID" "$CASE_DIR/engine.log" 'serving nbd://[^,]+, control on [0-9.]+:[0-9]+')
+    line=$(bighorn_wait_for "$ENGINE_PID" "$CASE_DIR/engine.log" 'serving nbd://[^,]+, control on [0-9.]+:[0-9]+')
     NBD=$(sed -E 's/^serving (nbd:[^,]+),.*/\1/' <<<"$line")
     CTL=${line##*control on }
     log "engine pid $ENGINE_PID serving $NBD (control $CTL) on $*"

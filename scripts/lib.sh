@@ -74,3 +74,21 @@ bighorn_bench_cleanup() {
         rmdir "$DIR" 2>/dev/null || true
     fi
 }
+
+# bighorn_wait_for PID FILE PATTERN: waits (up to 60 s) until FILE, the log of process PID, has a line
+# matching the extended regex PATTERN and prints the first match; fails, showing the log, if the process
+# ends or the time runs out first.
+bighorn_wait_for() {
+    local pid=$1 file=$2 pattern=$3
+    for _ in $(seq 600); do
+        if grep -qE "$pattern" "$file" 2>/dev/null; then
+            grep -oE "$pattern" "$file" | head -1
+            return 0
+        fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    echo "process $pid did not come up; its log:" >&2
+    cat "$file" >&2
+    return 1
+}
