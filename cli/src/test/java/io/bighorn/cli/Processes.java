@@ -170,6 +170,29 @@ final class Processes implements AutoCloseable {
         return new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.substring(start));
     }
 
+    /** Starts {@code bighorn replica} on {@code dir}, listening on {@code listen} (e.g. 127.0.0.1:0). */
+    Proc replica(String name, Map<String, String> env, Path dir, long size, String listen) throws IOException {
+        return bighorn(
+                name, env, "replica", "--dir", dir.toString(), "--size", Long.toString(size), "--listen", listen);
+    }
+
+    /** A started {@code bighorn engine}: the process, its NBD URL and its control address. */
+    record Engine(Proc proc, String nbd, String control) {}
+
+    /** Starts {@code bighorn engine} for volume vol0 on {@code replicaUrls}, on free ports, and waits for it. */
+    Engine engine(String name, Map<String, String> env, long size, List<String> replicaUrls, int timeoutSeconds)
+            throws IOException, InterruptedException {
+        List<String> args = new ArrayList<>(List.of("engine", "--volume", "vol0", "--size", Long.toString(size)));
+        for (String url : replicaUrls) {
+            args.addAll(List.of("--replica", url));
+        }
+        args.addAll(List.of(
+                "--nbd", "127.0.0.1:0", "--control", "127.0.0.1:0", "--timeout", Integer.toString(timeoutSeconds)));
+        Proc proc = bighorn(name, env, args.toArray(String[]::new));
+        String line = proc.await("serving (nbd://\\S+, control on \\S+)", Duration.ofSeconds(60));
+        return new Engine(proc, line.substring(0, line.indexOf(',')), line.substring(line.lastIndexOf(' ') + 1));
+    }
+
     /** Runs {@code bighorn ARGS} from the distribution jar. */
     Proc bighorn(String name, Map<String, String> env, String... args) throws IOException {
         Path jar = Path.of("target", "bighorn.jar").toAbsolutePath();

@@ -55,28 +55,14 @@ class RebuildIT {
         for (Processes.Proc r : replicas) {
             urls.add(r.await("serving on (tcp://\\S+)", START));
         }
-        List<String> args = new ArrayList<>(List.of("engine", "--volume", "vol0", "--size", Long.toString(SIZE)));
-        for (String url : urls) {
-            args.addAll(List.of("--replica", url));
-        }
-        args.addAll(List.of("--nbd", "127.0.0.1:0", "--control", "127.0.0.1:0", "--timeout", "8"));
-        engine = procs.bighorn("engine", ENV, args.toArray(String[]::new));
-        String line = engine.await("serving (nbd://\\S+, control on \\S+)", START);
-        nbd = line.substring(0, line.indexOf(','));
-        control = line.substring(line.lastIndexOf(' ') + 1);
+        Processes.Engine e = procs.engine("engine", ENV, SIZE, urls, 8);
+        engine = e.proc();
+        nbd = e.nbd();
+        control = e.control();
     }
 
     private Processes.Proc replica(int i, String listen) throws IOException {
-        return procs.bighorn(
-                "replica" + i,
-                ENV,
-                "replica",
-                "--dir",
-                tmp.resolve("r" + i).toString(),
-                "--size",
-                Long.toString(SIZE),
-                "--listen",
-                listen);
+        return procs.replica("replica" + i, ENV, tmp.resolve("r" + i), SIZE, listen);
     }
 
     @AfterEach

@@ -45,17 +45,7 @@ class VolumeIT {
         Files.createDirectories(logs);
         procs = new Processes(logs);
         for (int i = 1; i <= 3; i++) {
-            Processes.Proc r = procs.bighorn(
-                    "replica" + i,
-                    ENV,
-                    "replica",
-                    "--dir",
-                    tmp.resolve("r" + i).toString(),
-                    "--size",
-                    Long.toString(SIZE),
-                    "--listen",
-                    "127.0.0.1:0");
-            replicas.add(r);
+            replicas.add(procs.replica("replica" + i, ENV, tmp.resolve("r" + i), SIZE, "127.0.0.1:0"));
         }
         for (Processes.Proc r : replicas) {
             replicaUrls.add(r.await("serving on (tcp://\\S+)", START));
@@ -64,16 +54,10 @@ class VolumeIT {
     }
 
     private void startEngine() throws Exception {
-        List<String> args = new ArrayList<>(List.of("engine", "--volume", "vol0", "--size", Long.toString(SIZE)));
-        for (String url : replicaUrls) {
-            args.add("--replica");
-            args.add(url);
-        }
-        args.addAll(List.of("--nbd", "127.0.0.1:0", "--control", "127.0.0.1:0", "--timeout", "4"));
-        engine = procs.bighorn("engine", ENV, args.toArray(String[]::new));
-        String line = engine.await("serving (nbd://\\S+, control on \\S+)", START);
-        nbd = line.substring(0, line.indexOf(','));
-        control = line.substring(line.lastIndexOf(' ') + 1);
+        Processes.Engine e = procs.engine("engine", ENV, SIZE, replicaUrls, 4);
+        engine = e.proc();
+        nbd = e.nbd();
+        control = e.control();
     }
 
     @AfterEach
