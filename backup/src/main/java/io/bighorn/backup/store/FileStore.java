@@ -1,0 +1,148 @@
+package io.bighorn.backup.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.stream.Stream;
+
+/**
+ * A backup target on a filesystem: a local directory or a mounted NFS share. Files are written to a
+ * temporary name, synced and renamed into place, then the directory is synced, so a crash leaves either
+ * the old file or the new one.
+ */
+final class FileStore implements BackupStore {
+    private final String url;
+    private final Path base;
+
+    FileStore(String url, Path base) {
+        this.url = url;
+        this.base = base;
+    }
+
+    @Override
+    public String url() {
+        return url;
+    }
+
+    private Path resolve(String path) {
+        Path p = base.resolve(path).normalize();
+        if (!p.startsWith(base)) {
+            throw new IllegalArgumentException("path " + path + " leaves the backup target " + url);
+        }
+        return p;
+    }
+
+    @Override
+    public boolean exists(String path) {
+        return Files.isRegularFile(resolve(path));
+    }
+
+    @Override
+    public byte[] read(String path) throws IOException {
+        return Files.readAllBytes(resolve(path));
+    }
+
+    @Override
+    public void write(String path, byte[] data) throws IOException {
+        Path target = resolve(path);
+        Path dir = target.getParent();
+        Files.createDirectories(dir);
+        Path tmp = dir.resolve(target.getFileName() + ".tmp."
+                + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        try {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                ByteBuffer buf = ByteBuffer.wrap(data);
+                while (buf.hasRemaining()) {
+                    ch.write(buf);
+                }
+                ch.force(true);
+            }
+            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            Files.deleteIfExists(tmp);
+            throw new IOException("cannot write " + path + " to " + url + ": " + e, e);
+        }
+        syncDirectory(dir);
+    }
+
+    private static void syncDirectory(Path dir) throws IOException {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        }
+    }
+
+    @Override
+    public List<String> list(String dir) throws IOException {
+        Path d = resolve(dir);
+        if (!Files.isDirectory(d)) {
+            return List.of();
+        }
+        List<String> names = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(d)) {
+            for (Path p : entries) {
+                String name = p.getFileName().toString();
+                if (!name.contains(".tmp.")) {
+                    names.add(name);
+                }
+            }
+        }
+        names.sort(null);
+        return names;
+    }
+
+    @Override
+    public List<String> listFiles(String dir) throws IOException {
+        Path d = resolve(dir);
+        if (!Files.isDirectory(d)) {
+            return List.of();
+        }
+        try (Stream<Path> walk = Files.walk(d)) {
+            return walk.filter(Files::isRegularFile)
+                    .filter(p -> !p.getFileName().toString().contains(".tmp."))
+                    .map(p -> d.relativize(p).toString().replace('\\', '/'))
+                    .sorted()
+                    .toList();
+        }
+    }
+
+    @Override
+    public Instant modified(String path) throws IOException {
+        Path p = resolve(path);
+        if (!Files.isRegularFile(p)) {
+            throw new NoSuchFileException(path);
+        }
+        return Files.getLastModifiedTime(p).toInstant();
+    }
+
+    @Override
+    public void delete(String path) throws IOException {
+        Files.deleteIfExists(resolve(path));
+    }
+
+    @Override
+    public void deleteAll(String dir) throws IOException {
+        Path d = resolve(dir);
+        if (!Files.exists(d)) {
+            return;
+        }
+        try (Stream<Path> walk = Files.walk(d)) {
+            for (Path p : walk.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+
+    @Override
+    public void close() {}
+}
