@@ -1,0 +1,313 @@
+package io.bighorn.backup;
+
+import io.bighorn.backup.store.BackupStore;
+import java.io.IOException;
+import java.nio.file.NoSuchFileException;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentSkipListMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * One backup of one snapshot, as Longhorn's delta-block backup takes it.
+ *
+ * <ol>
+ *   <li>Take the volume's BACKUP lock; create {@code volume.cfg} if the volume is new (its compression and
+ *       block size are then fixed).
+ *   <li>Go incremental when the volume's last backup loads, is complete, used the same block size, and its
+ *       snapshot is still an ancestor of this one; otherwise (or when asked for full) read every block.
+ *   <li>Write a placeholder cfg with an empty {@code CreatedTime}: the backup is in progress.
+ *   <li>Workers read each block as at the snapshot (skipping blocks no newer snapshot touched), name it by
+ *       the SHA-512 of its data, and upload it compressed unless the volume has it already or another
+ *       worker is uploading it. Blocks are files of their own, written atomically, so a crash leaves whole
+ *       blocks that a rerun finds and skips.
+ *   <li>Merge the new mappings over the last backup's, write the complete cfg, then {@code volume.cfg}.
+ * </ol>
+ *
+ * A crash before the last step leaves a placeholder, which no restore accepts and no later backup builds
+ * on; the volume's {@code LastBackupName} still names the previous complete backup.
+ */
+final class BackupJob {
+    private final BackupStore store;
+    private final String volume;
+    private final SnapshotSource source;
+    private final BackupOptions options;
+    private final Progress progress;
+    private final java.time.Duration lockSettle;
+
+    private final AtomicLong changed = new AtomicLong();
+    private final AtomicLong uploaded = new AtomicLong();
+    private final AtomicLong created = new AtomicLong();
+    private final AtomicLong bytesRead = new AtomicLong();
+    private final AtomicLong newBytes = new AtomicLong();
+    private final AtomicLong reBytes = new AtomicLong();
+    private final AtomicLong done = new AtomicLong();
+    private final Set<String> uploading = ConcurrentHashMap.newKeySet();
+
+    BackupJob(
+            BackupStore store,
+            String volume,
+            SnapshotSource source,
+            BackupOptions options,
+            Progress progress,
+            java.time.Duration lockSettle) {
+        this.lockSettle = lockSettle;
+        this.store = store;
+        this.volume = Layout.checkName("volume", volume);
+        this.source = source;
+        this.options = options;
+        this.progress = progress;
+    }
+
+    static String rfc3339(Instant t) {
+        return t.truncatedTo(ChronoUnit.SECONDS).toString();
+    }
+
+    BackupResult run() throws IOException {
+        long started = System.nanoTime();
+        try (Locks.Held lock = Locks.acquire(store, volume, Locks.BACKUP, lockSettle)) {
+            Instant now = options.clock().instant();
+            VolumeConfig vol = loadOrCreateVolume(now);
+            BackupConfig last = lastBackup(vol);
+            int blockSize = blockSize(last);
+            Compression compression = vol.compression();
+            boolean incremental = last != null
+                    && !options.full()
+                    && last.blockSize() == blockSize
+                    && !last.snapshotName().equals(source.snapshot())
+                    && source.hasAncestor(last.snapshotName());
+            String name = options.name() != null
+                    ? options.name()
+                    : "backup-"
+                            + HexFormat.of()
+                                    .toHexDigits(ThreadLocalRandom.current().nextLong());
+            String cfgPath = Layout.backupCfg(volume, name);
+            if (store.exists(cfgPath)) {
+                BackupConfig existing = BackupConfig.parse(store.read(cfgPath), cfgPath);
+                if (existing.complete()) {
+                    throw new IllegalArgumentException("backup volume " + volume + " already has a backup " + name);
+                }
+            }
+            Map<String, String> parameters = new TreeMap<>();
+            parameters.put(BackupConfig.MODE, incremental ? "incremental" : "full");
+            if (blockSize != BackupOptions.DEFAULT_BLOCK_SIZE) {
+                parameters.put(BackupConfig.BLOCK_SIZE, BackupOptions.formatBlockSize(blockSize));
+            }
+            BackupConfig placeholder = new BackupConfig(
+                    name,
+                    volume,
+                    source.snapshot(),
+                    rfc3339(source.snapshotCreated()),
+                    "",
+                    0,
+                    options.labels(),
+                    parameters,
+                    incremental,
+                    vol.compressionMethod().isEmpty() ? Compression.GZIP.id : vol.compressionMethod(),
+                    0,
+                    0,
+                    List.of());
+            store.write(cfgPath, placeholder.toJson());
+
+            Map<Long, String> mappings = upload(blockSize, compression, incremental ? last.snapshotName() : null);
+            TreeMap<Long, String> all = new TreeMap<>();
+            if (incremental) {
+                for (BackupConfig.BlockMapping b : last.blocks()) {
+                    if (b.offset() < source.size()) {
+                        all.put(b.offset(), b.checksum());
+                    }
+                }
+            }
+            for (Map.Entry<Long, String> e : mappings.entrySet()) {
+                if (e.getValue().isEmpty()) {
+                    all.remove(e.getKey()); // a hole now
+                } else {
+                    all.put(e.getKey(), e.getValue());
+                }
+            }
+            List<BackupConfig.BlockMapping> list = new ArrayList<>(all.size());
+            all.forEach((o, c) -> list.add(new BackupConfig.BlockMapping(o, c)));
+            BackupConfig complete = placeholder.completed(
+                    rfc3339(options.clock().instant()),
+                    newBytes.get(),
+                    reBytes.get(),
+                    list,
+                    (long) list.size() * blockSize);
+            store.write(cfgPath, complete.toJson());
+            store.write(
+                    Layout.volumeCfg(volume),
+                    vol.withLastBackup(
+                                    name, complete.snapshotCreatedAt(), vol.blockCount() + created.get(), source.size())
+                            .toJson());
+            progress.update(source.size(), source.size());
+            return new BackupResult(
+                    new BackupUrl(store.url(), volume, name).toString(),
+                    complete,
+                    incremental,
+                    incremental ? last.name() : null,
+                    blocks(blockSize),
+                    changed.get(),
+                    uploaded.get(),
+                    bytesRead.get(),
+                    newBytes.get() + reBytes.get(),
+                    (System.nanoTime() - started) / 1_000_000);
+        }
+    }
+
+    private long blocks(int blockSize) {
+        return (source.size() + blockSize - 1) / blockSize;
+    }
+
+    private VolumeConfig loadOrCreateVolume(Instant now) throws IOException {
+        String path = Layout.volumeCfg(volume);
+        try {
+            return VolumeConfig.parse(store.read(path), path);
+        } catch (NoSuchFileException absent) {
+            String method = options.compression() == null ? Compression.LZ4.id : options.compression();
+            VolumeConfig v = new VolumeConfig(
+                    volume, source.size(), Map.of(), rfc3339(now), "", "", 0, "", "", method, "", "v1");
+            store.write(path, v.toJson());
+            return v;
+        }
+    }
+
+    /** The volume's last complete backup, or null if there is none or it cannot be read. */
+    private BackupConfig lastBackup(VolumeConfig vol) {
+        if (vol.lastBackupName().isEmpty()) {
+            return null;
+        }
+        try {
+            String path = Layout.backupCfg(volume, vol.lastBackupName());
+            BackupConfig c = BackupConfig.parse(store.read(path), path);
+            return c.complete() ? c : null;
+        } catch (IOException | RuntimeException e) {
+            return null;
+        }
+    }
+
+    private int blockSize(BackupConfig last) {
+        int volumeBlock = last == null ? 0 : last.blockSize();
+        int asked = options.blockSize();
+        if (asked != 0 && volumeBlock != 0 && asked != volumeBlock) {
+            throw new IllegalArgumentException("backup volume " + volume + " uses "
+                    + BackupOptions.formatBlockSize(volumeBlock) + " blocks; a backup with "
+                    + BackupOptions.formatBlockSize(asked) + " blocks cannot join it");
+        }
+        return asked != 0 ? asked : volumeBlock != 0 ? volumeBlock : BackupOptions.DEFAULT_BLOCK_SIZE;
+    }
+
+    /** Reads and uploads the blocks that changed; offset → checksum, "" for a block that is now a hole. */
+    private Map<Long, String> upload(int blockSize, Compression compression, String since) throws IOException {
+        Map<Long, String> out = new ConcurrentSkipListMap<>();
+        long size = source.size();
+        long total = blocks(blockSize);
+        Semaphore window = new Semaphore(options.concurrency() * 2);
+        ExecutorService pool = Executors.newFixedThreadPool(options.concurrency(), r -> {
+            Thread t = new Thread(r, "backup-" + volume);
+            t.setDaemon(true);
+            return t;
+        });
+        List<Future<?>> futures = new ArrayList<>();
+        try {
+            for (long i = 0; i < total; i++) {
+                long offset = i * blockSize;
+                window.acquire();
+                futures.add(pool.submit(() -> {
+                    try {
+                        one(offset, blockSize, compression, since, out);
+                        return null;
+                    } finally {
+                        window.release();
+                        progress.update(Math.min(size, done.addAndGet(blockSize)), size);
+                    }
+                }));
+                if (futures.size() > 1024) {
+                    drain(futures, false);
+                }
+            }
+            drain(futures, true);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("backup of " + volume + " interrupted", e);
+        } finally {
+            pool.shutdownNow();
+        }
+        return out;
+    }
+
+    private static void drain(List<Future<?>> futures, boolean all) throws IOException, InterruptedException {
+        List<Future<?>> left = new ArrayList<>();
+        for (Future<?> f : futures) {
+            if (!all && !f.isDone()) {
+                left.add(f);
+                continue;
+            }
+            try {
+                f.get();
+            } catch (java.util.concurrent.ExecutionException e) {
+                for (Future<?> other : futures) {
+                    other.cancel(true);
+                }
+                Throwable c = e.getCause();
+                if (c instanceof IOException io) {
+                    throw io;
+                }
+                if (c instanceof RuntimeException r) {
+                    throw r;
+                }
+                throw new IOException(c);
+            }
+        }
+        futures.clear();
+        futures.addAll(left);
+    }
+
+    private void one(long offset, int blockSize, Compression compression, String since, Map<Long, String> out)
+            throws IOException {
+        byte[] data = new byte[blockSize];
+        SnapshotSource.Read r = source.read(offset, data, since);
+        switch (r) {
+            case UNCHANGED -> {
+                return;
+            }
+            case HOLE -> {
+                if (since != null) {
+                    out.put(offset, "");
+                }
+                return;
+            }
+            case DATA -> {}
+        }
+        changed.incrementAndGet();
+        bytesRead.addAndGet(Math.min(blockSize, source.size() - offset));
+        String checksum = Layout.hash(data, 0, blockSize);
+        out.put(offset, checksum);
+        if (!uploading.add(checksum)) {
+            return; // another worker stores the same data
+        }
+        String path = Layout.block(volume, checksum);
+        boolean there = store.exists(path);
+        if (there && !options.full()) {
+            return;
+        }
+        byte[] stored = compression.compress(data, blockSize);
+        store.write(path, stored);
+        uploaded.incrementAndGet();
+        if (!there) {
+            created.incrementAndGet();
+        }
+        (there ? reBytes : newBytes).addAndGet(stored.length);
+    }
+}

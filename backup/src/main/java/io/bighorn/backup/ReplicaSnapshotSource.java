@@ -1,0 +1,166 @@
+package io.bighorn.backup;
+
+import io.bighorn.dataplane.replica.LayerBlocks;
+import io.bighorn.dataplane.replica.Replica;
+import io.bighorn.dataplane.replica.ReplicaEndpoint;
+import io.bighorn.dataplane.replica.SnapshotInfo;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutionException;
+
+/**
+ * A snapshot read from a replica, local or over the wire, layer by layer: for each range, the snapshot's
+ * own layer first, then its ancestors for the 4 KiB blocks still missing, so each block comes from the
+ * topmost layer that holds it, as a read of the snapshot would. Whether a range changed since an older
+ * snapshot falls out of the same reads: it did if a layer above that snapshot holds any of its blocks. Only
+ * immutable snapshot layers are read, so I/O to the volume goes on meanwhile.
+ */
+public final class ReplicaSnapshotSource implements SnapshotSource {
+    private final ReplicaEndpoint replica;
+    private final boolean ownsReplica;
+    private final long size;
+    private final SnapshotInfo snapshot;
+    /** The snapshot and its ancestors, top down. */
+    private final List<String> layers;
+
+    private ReplicaSnapshotSource(
+            ReplicaEndpoint replica, boolean owns, long size, SnapshotInfo snapshot, List<String> layers) {
+        this.replica = replica;
+        this.ownsReplica = owns;
+        this.size = size;
+        this.snapshot = snapshot;
+        this.layers = List.copyOf(layers);
+    }
+
+    /** Reads {@code snapshot} of {@code replica}; closing the source closes the endpoint if {@code owns}. */
+    public static ReplicaSnapshotSource open(ReplicaEndpoint replica, String snapshot, boolean owns)
+            throws IOException {
+        long size = get(replica.info()).size();
+        Map<String, SnapshotInfo> byName = new HashMap<>();
+        for (SnapshotInfo s : get(replica.snapshots())) {
+            byName.put(s.name(), s);
+        }
+        SnapshotInfo snap = byName.get(snapshot);
+        if (snap == null || snap.removed()) {
+            throw new IllegalArgumentException(
+                    "replica " + replica.address() + " has no snapshot named '" + snapshot + "'");
+        }
+        List<String> chain = new ArrayList<>();
+        for (SnapshotInfo s = snap; s != null; s = s.parent() == null ? null : byName.get(s.parent())) {
+            chain.add(s.name());
+        }
+        return new ReplicaSnapshotSource(replica, owns, size, snap, chain);
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public String snapshot() {
+        return snapshot.name();
+    }
+
+    @Override
+    public Instant snapshotCreated() {
+        return snapshot.created();
+    }
+
+    @Override
+    public boolean hasAncestor(String name) {
+        return layers.indexOf(name) > 0;
+    }
+
+    @Override
+    public Read read(long offset, byte[] dst, String since) throws IOException {
+        java.util.Arrays.fill(dst, (byte) 0);
+        long end = Math.min(size, offset + dst.length);
+        long step = (long) LayerBlocks.MAX_BLOCKS * Replica.BLOCK;
+        int parts = (int) Math.max(0, (end - offset + step - 1) / step);
+        BitSet[] wanted = new BitSet[parts];
+        for (int p = 0; p < parts; p++) {
+            int blocks = blocks(offset + p * step, end);
+            wanted[p] = new BitSet(blocks);
+            wanted[p].set(0, blocks);
+        }
+        // Layers above `since` first (all of them when there is none): if none of them holds a block of the
+        // range, it is unchanged, and the reads so far cost only allocation lookups.
+        int split = since == null ? layers.size() : layers.indexOf(since);
+        if (split < 0) {
+            throw new IllegalArgumentException("snapshot " + since + " is not below " + snapshot.name());
+        }
+        boolean any = readLayers(0, split, offset, end, dst, wanted);
+        if (!any && since != null) {
+            return Read.UNCHANGED;
+        }
+        any |= readLayers(split, layers.size(), offset, end, dst, wanted);
+        return any ? Read.DATA : Read.HOLE;
+    }
+
+    private static int blocks(long at, long end) {
+        return (int) Math.min(LayerBlocks.MAX_BLOCKS, (end - at + Replica.BLOCK - 1) / Replica.BLOCK);
+    }
+
+    /** Reads layers {@code [from, to)} into the still wanted blocks; whether any held data. */
+    private boolean readLayers(int from, int to, long offset, long end, byte[] dst, BitSet[] wanted)
+            throws IOException {
+        long step = (long) LayerBlocks.MAX_BLOCKS * Replica.BLOCK;
+        MemorySegment out = MemorySegment.ofArray(dst);
+        boolean any = false;
+        for (int p = 0; p < wanted.length; p++) {
+            long at = offset + p * step;
+            for (int i = from; i < to && !wanted[p].isEmpty(); i++) {
+                LayerBlocks got = get(replica.readLayer(layers.get(i), at, blocks(at, end), wanted[p]));
+                BitSet allocated = got.allocated();
+                if (allocated.isEmpty()) {
+                    continue;
+                }
+                any = true;
+                MemorySegment data = got.data();
+                long taken = 0;
+                for (int a = allocated.nextSetBit(0); a >= 0; ) {
+                    int b = allocated.nextClearBit(a);
+                    long n = (long) (b - a) * Replica.BLOCK;
+                    MemorySegment.copy(data, taken, out, at - offset + (long) a * Replica.BLOCK, n);
+                    taken += n;
+                    a = allocated.nextSetBit(b);
+                }
+                wanted[p].andNot(allocated);
+            }
+        }
+        return any;
+    }
+
+    @Override
+    public void close() {
+        if (ownsReplica) {
+            replica.close();
+        }
+    }
+
+    static <T> T get(java.util.concurrent.CompletableFuture<T> f) throws IOException {
+        try {
+            return f.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        } catch (ExecutionException | CompletionException e) {
+            Throwable c = e.getCause();
+            if (c instanceof IOException io) {
+                throw io;
+            }
+            if (c instanceof RuntimeException r) {
+                throw r;
+            }
+            throw new IOException(c);
+        }
+    }
+}
