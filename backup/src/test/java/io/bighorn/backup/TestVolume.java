@@ -18,6 +18,7 @@ final class TestVolume implements AutoCloseable {
     final Replica replica;
     final byte[] model;
     private final Random random;
+    private int snapshots;
 
     TestVolume(Path dir, int size, long seed) throws IOException {
         this.replica = Replica.create(dir, size);
@@ -55,8 +56,13 @@ final class TestVolume implements AutoCloseable {
         return touched;
     }
 
+    /** Takes a snapshot a minute after the last one, so that snapshot times order them. */
     byte[] snapshot(String name) throws IOException {
-        replica.snapshot(name, true, Map.of());
+        replica.snapshot(
+                name,
+                true,
+                Map.of(),
+                java.time.Instant.parse("2026-01-01T00:00:00Z").plusSeconds(60L * snapshots++));
         return model.clone();
     }
 
