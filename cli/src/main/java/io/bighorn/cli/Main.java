@@ -19,7 +19,13 @@ import picocli.CommandLine.Spec;
         versionProvider = Main.Version.class,
         // Subcommands inherit --help/--version and the version provider.
         scope = ScopeType.INHERIT,
-        subcommands = {ServerCommand.class, ReplicaCommand.class, EngineCommand.class, CtlCommand.class})
+        subcommands = {
+            ServerCommand.class,
+            ReplicaCommand.class,
+            EngineCommand.class,
+            CtlCommand.class,
+            BackupCommand.class
+        })
 public final class Main implements Runnable {
 
     @Spec

@@ -1,0 +1,222 @@
+package io.bighorn.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInfo;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Backups with real processes: a volume served by replica and engine processes and written by qemu-img
+ * over NBD is backed up with {@code bighorn backup create}, listed, inspected, restored with {@code bighorn
+ * backup restore} into new replica directories, and served again; what a client reads matches what was
+ * written.
+ */
+class BackupIT {
+    private static final Duration START = Duration.ofSeconds(60);
+    private static final long SIZE = 64L << 20;
+    private static final Map<String, String> ENV = Map.of("BIGHORN_SECRET", "backup-it-secret");
+
+    @TempDir
+    Path tmp;
+
+    private Processes procs;
+
+    @BeforeEach
+    void start(TestInfo info) throws Exception {
+        Path logs = Path.of(
+                "target",
+                "it-logs",
+                "BackupIT-" + info.getTestMethod().orElseThrow().getName());
+        Files.createDirectories(logs);
+        procs = new Processes(logs);
+        Processes.requireTool("qemu-img");
+        Processes.requireTool("qemu-io");
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        procs.close();
+    }
+
+    private Processes.Engine volume(List<Path> dirs) throws Exception {
+        List<String> urls = new ArrayList<>();
+        for (Path d : dirs) {
+            Processes.Proc r = procs.replica("replica-" + d.getFileName(), ENV, d, SIZE, "127.0.0.1:0");
+            urls.add(r.await("serving on (tcp://\\S+)", START));
+        }
+        return procs.engine("engine-" + dirs.getFirst().getFileName(), ENV, SIZE, urls, 8);
+    }
+
+    private Processes.Proc run(String name, Map<String, String> env, String... args) throws Exception {
+        Processes.Proc p = procs.bighorn(name, env, args);
+        assertThat(p.exit(Duration.ofMinutes(5)))
+                .as("%s output:%n%s", name, p.output)
+                .isZero();
+        return p;
+    }
+
+    private static JsonNode json(Processes.Proc p) throws Exception {
+        String out = p.output.toString();
+        int array = out.indexOf('[');
+        int object = out.indexOf('{');
+        int start = array >= 0 && (object < 0 || array < object) ? array : object;
+        return new ObjectMapper().readTree(out.substring(start));
+    }
+
+    private void tool(String name, String... command) throws Exception {
+        Processes.Proc p = procs.tool(name, command);
+        assertThat(p.exit(Duration.ofMinutes(5)))
+                .as("%s output:%n%s", name, p.output)
+                .isZero();
+    }
+
+    private static String sha256(byte[] data) throws Exception {
+        return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
+    }
+
+    @Test
+    void aVolumeIsBackedUpIncrementallyAndRestoredIntoReplicasThatServeIt() throws Exception {
+        String target = "file://" + tmp.resolve("target");
+        Processes.Engine e = volume(List.of(tmp.resolve("a1"), tmp.resolve("a2")));
+        // 24 MiB of random data, 8 MiB of written zeros, the rest never written
+        byte[] image = new byte[(int) SIZE];
+        byte[] random = new byte[24 << 20];
+        new Random(7).nextBytes(random);
+        System.arraycopy(random, 0, image, 0, random.length);
+        Path file = tmp.resolve("data.img");
+        Files.write(file, random);
+        tool("write-data", "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", file.toString(), e.nbd());
+        tool("write-zeros", "qemu-io", "-f", "raw", "-c", "write -P 0 32M 8M", e.nbd());
+        procs.ctl(e.control(), "snapshot", "create", "s1");
+        JsonNode first = json(run(
+                "backup-1",
+                ENV,
+                "backup",
+                "create",
+                "--engine",
+                e.control(),
+                "--snapshot",
+                "s1",
+                "--target",
+                target,
+                "--name",
+                "backup-1",
+                "--json"));
+        assertThat(first.get("incremental").asBoolean()).isFalse();
+        assertThat(first.get("url").asText()).isEqualTo(target + "?backup=backup-1&volume=vol0");
+        // 12 data blocks and 4 blocks of zeros, stored once
+        assertThat(first.get("blocksChanged").asLong()).isEqualTo(16);
+        assertThat(first.get("blocksUploaded").asLong()).isEqualTo(13);
+        byte[] atS1 = image.clone();
+
+        tool("overwrite", "qemu-io", "-f", "raw", "-c", "write -P 0xab 3M 4k", "-c", "write -P 0xcd 50M 1M", e.nbd());
+        java.util.Arrays.fill(image, 3 << 20, (3 << 20) + 4096, (byte) 0xab);
+        java.util.Arrays.fill(image, 50 << 20, 51 << 20, (byte) 0xcd);
+        procs.ctl(e.control(), "snapshot", "create", "s2");
+        JsonNode second = json(run(
+                "backup-2",
+                ENV,
+                "backup",
+                "create",
+                "--engine",
+                e.control(),
+                "--snapshot",
+                "s2",
+                "--target",
+                target,
+                "--name",
+                "backup-2",
+                "--json"));
+        assertThat(second.get("incremental").asBoolean()).isTrue();
+        assertThat(second.get("base").asText()).isEqualTo("backup-1");
+        assertThat(second.get("blocksUploaded").asLong()).isEqualTo(2);
+
+        JsonNode list = json(run("ls", Map.of(), "backup", "ls", target, "--volume", "vol0", "--json"));
+        assertThat(list).extracting(n -> n.get("name").asText()).containsExactly("backup-1", "backup-2");
+        JsonNode volumes = json(run("ls-volumes", Map.of(), "backup", "ls", target, "--json"));
+        assertThat(volumes.get(0).get("lastBackup").asText()).isEqualTo("backup-2");
+        JsonNode inspect =
+                json(run("inspect", Map.of(), "backup", "inspect", target + "?backup=backup-2&volume=vol0", "--json"));
+        assertThat(inspect.get("snapshot").asText()).isEqualTo("s2");
+        assertThat(inspect.get("state").asText()).isEqualTo("complete");
+        assertThat(inspect.get("blocks").asInt()).isEqualTo(17);
+
+        // restore each backup into two new replica directories; each reads back as the volume did
+        run(
+                "restore-2",
+                Map.of(),
+                "backup",
+                "restore",
+                target + "?backup=backup-2&volume=vol0",
+                "--replica-dir",
+                tmp.resolve("b1").toString(),
+                "--replica-dir",
+                tmp.resolve("b2").toString());
+        run(
+                "restore-1",
+                Map.of(),
+                "backup",
+                "restore",
+                target + "?backup=backup-1&volume=vol0",
+                "--replica-dir",
+                tmp.resolve("c1").toString());
+        assertThat(procs.checksums(List.of(tmp.resolve("b1"), tmp.resolve("b2"))))
+                .containsOnly(sha256(image));
+        assertThat(procs.checksums(List.of(tmp.resolve("c1")))).containsOnly(sha256(atS1));
+
+        // and the restored replicas serve the volume to a real client
+        Processes.Engine restored = volume(List.of(tmp.resolve("b1"), tmp.resolve("b2")));
+        Path back = tmp.resolve("back.img");
+        tool("read-back", "qemu-img", "convert", "-f", "raw", "-O", "raw", restored.nbd(), back.toString());
+        assertThat(sha256(Files.readAllBytes(back))).isEqualTo(sha256(image));
+
+        // deleting the first backup keeps the second restorable
+        JsonNode rm = json(run("rm", Map.of(), "backup", "rm", target + "?backup=backup-1&volume=vol0", "--json"));
+        assertThat(rm.get("gcSkipped").isNull()).isTrue();
+        run(
+                "restore-again",
+                Map.of(),
+                "backup",
+                "restore",
+                target + "?backup=backup-2&volume=vol0",
+                "--replica-dir",
+                tmp.resolve("d1").toString());
+        assertThat(procs.checksums(List.of(tmp.resolve("d1")))).containsOnly(sha256(image));
+    }
+
+    @Test
+    void badInputFailsWithAClearMessage() throws Exception {
+        Processes.Proc scheme = procs.bighorn("scheme", Map.of(), "backup", "ls", "ftp://host/backups");
+        assertThat(scheme.exit(START)).isEqualTo(1);
+        assertThat(scheme.output.toString()).contains("unsupported scheme 'ftp'");
+        Processes.Proc noBackup = procs.bighorn(
+                "no-backup",
+                Map.of(),
+                "backup",
+                "restore",
+                "file://" + tmp + "?volume=vol0",
+                "--replica-dir",
+                tmp.resolve("x").toString());
+        assertThat(noBackup.exit(START)).isEqualTo(1);
+        assertThat(noBackup.output.toString()).contains("names no backup");
+        Processes.Proc missing = procs.bighorn(
+                "missing", Map.of(), "backup", "inspect", "file://" + tmp + "?backup=backup-1&volume=vol0");
+        assertThat(missing.exit(START)).isEqualTo(1);
+        assertThat(missing.output.toString()).contains("no backup backup-1 of volume vol0");
+        assertThat(tmp.resolve("x")).doesNotExist();
+    }
+}
