@@ -68,7 +68,7 @@ public sealed interface BackupTarget {
     /**
      * Opens the target's store. {@code env} holds the S3 settings with Longhorn's names: {@code
      * AWS_ACCESS_KEY_ID}, {@code AWS_SECRET_ACCESS_KEY}, {@code AWS_ENDPOINTS}, {@code
-     * VIRTUAL_HOSTED_STYLE}, {@code AWS_CERT}.
+     * VIRTUAL_HOSTED_STYLE}, {@code AWS_CERT} and {@code AWS_REGION} (see {@link S3Store#open(S3, Map)}).
      */
     static BackupStore open(String url, Map<String, String> env) {
         return switch (parse(url)) {
