@@ -292,7 +292,7 @@ final class BackupJob {
         }
         changed.incrementAndGet();
         bytesRead.addAndGet(Math.min(blockSize, source.size() - offset));
-        String checksum = Layout.hash(data, 0, blockSize);
+        String checksum = Layout.blockHash(data, blockSize);
         out.put(offset, checksum);
         if (!uploading.add(checksum)) {
             return; // another worker stores the same data

@@ -45,6 +45,9 @@ enum Compression {
         if (this == NONE) {
             return java.util.Arrays.copyOf(data, length);
         }
+        if (this == LZ4) {
+            return Lz4Frame.encode(data, length);
+        }
         ByteArrayOutputStream out = new ByteArrayOutputStream(Math.max(64, length / 2));
         try (OutputStream c = this == LZ4
                 ? new LZ4FrameOutputStream(
@@ -74,6 +77,13 @@ enum Compression {
             }
             System.arraycopy(stored, 0, dst, 0, stored.length);
             return stored.length;
+        }
+        if (actual == LZ4) {
+            try {
+                return Lz4Frame.decode(stored, dst);
+            } catch (IOException e) {
+                throw new IOException("cannot decompress lz4 data: " + e.getMessage(), e);
+            }
         }
         try (InputStream in = actual == LZ4
                 ? new LZ4FrameInputStream(new ByteArrayInputStream(stored))

@@ -39,6 +39,19 @@ final class Layout {
         return HexFormat.of().formatHex(sha.digest(), 0, 32);
     }
 
+    private static final byte[] ZEROS = new byte[BackupOptions.LARGE_BLOCK_SIZE];
+    private static final String ZERO_SMALL = hash(ZEROS, 0, BackupOptions.DEFAULT_BLOCK_SIZE);
+    private static final String ZERO_LARGE = hash(ZEROS, 0, BackupOptions.LARGE_BLOCK_SIZE);
+
+    /** {@link #hash} of a block, with all-zero blocks (common, and cheap to recognise) answered from a table. */
+    static String blockHash(byte[] data, int length) {
+        if ((length == BackupOptions.DEFAULT_BLOCK_SIZE || length == BackupOptions.LARGE_BLOCK_SIZE)
+                && java.util.Arrays.mismatch(data, 0, length, ZEROS, 0, length) < 0) {
+            return length == BackupOptions.DEFAULT_BLOCK_SIZE ? ZERO_SMALL : ZERO_LARGE;
+        }
+        return hash(data, 0, length);
+    }
+
     static String hash(String text) {
         byte[] b = text.getBytes(StandardCharsets.UTF_8);
         return hash(b, 0, b.length);

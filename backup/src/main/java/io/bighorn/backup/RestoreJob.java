@@ -139,7 +139,7 @@ final class RestoreJob {
             throw new CorruptBackupException("block " + b.checksum() + " (offset " + b.offset() + ") of backup "
                     + backup.name() + " is corrupt: " + e.getMessage());
         }
-        if (n != blockSize || !Layout.hash(data, 0, blockSize).equals(b.checksum())) {
+        if (n != blockSize || !Layout.blockHash(data, blockSize).equals(b.checksum())) {
             throw new CorruptBackupException("block " + b.checksum() + " (offset " + b.offset() + ") of backup "
                     + backup.name() + " is corrupt: its data does not match its checksum");
         }

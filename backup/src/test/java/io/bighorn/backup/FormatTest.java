@@ -265,8 +265,36 @@ class FormatTest {
         assertThat(out).isEqualTo(data);
         Compression.LZ4.decompress(gzip(data), out);
         assertThat(out).isEqualTo(data);
-        try (InputStream unused = InputStream.nullInputStream()) {
-            assertThat(Compression.LZ4.compress(data, data.length)).startsWith(0x04, 0x22, 0x4d, 0x18);
+        assertThat(Compression.LZ4.compress(data, data.length)).startsWith(0x04, 0x22, 0x4d, 0x18);
+        // what Bighorn writes is read by an independent LZ4 frame decoder, also in 16 MiB blocks (4 frames
+        // blocks) and for data that does not compress (stored raw)
+        byte[] large = new byte[16 << 20];
+        new java.util.Random(3).nextBytes(large);
+        System.arraycopy(data, 0, large, 0, data.length);
+        for (byte[] d : List.of(data, large)) {
+            try (InputStream in = new net.jpountz.lz4.LZ4FrameInputStream(
+                    new java.io.ByteArrayInputStream(Compression.LZ4.compress(d, d.length)))) {
+                assertThat(in.readAllBytes()).isEqualTo(d);
+            }
+            byte[] back = new byte[d.length];
+            assertThat(Compression.LZ4.decompress(Compression.LZ4.compress(d, d.length), back))
+                    .isEqualTo(d.length);
+            assertThat(back).isEqualTo(d);
         }
+        // and a frame with checksums and a content size, as other writers make them, is read
+        java.io.ByteArrayOutputStream framed = new java.io.ByteArrayOutputStream();
+        try (net.jpountz.lz4.LZ4FrameOutputStream o = new net.jpountz.lz4.LZ4FrameOutputStream(
+                framed,
+                net.jpountz.lz4.LZ4FrameOutputStream.BLOCKSIZE.SIZE_64KB,
+                data.length,
+                net.jpountz.lz4.LZ4FrameOutputStream.FLG.Bits.BLOCK_INDEPENDENCE,
+                net.jpountz.lz4.LZ4FrameOutputStream.FLG.Bits.BLOCK_CHECKSUM,
+                net.jpountz.lz4.LZ4FrameOutputStream.FLG.Bits.CONTENT_CHECKSUM,
+                net.jpountz.lz4.LZ4FrameOutputStream.FLG.Bits.CONTENT_SIZE)) {
+            o.write(data);
+        }
+        byte[] back = new byte[data.length];
+        assertThat(Compression.LZ4.decompress(framed.toByteArray(), back)).isEqualTo(data.length);
+        assertThat(back).isEqualTo(data);
     }
 }

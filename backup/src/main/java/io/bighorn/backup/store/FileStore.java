@@ -18,12 +18,16 @@ import java.util.stream.Stream;
 
 /**
  * A backup target on a filesystem: a local directory or a mounted NFS share. Files are written to a
- * temporary name, synced and renamed into place, then the directory is synced, so a crash leaves either
- * the old file or the new one.
+ * temporary name, synced and renamed into place, so a crash leaves either the old file or the new one. The
+ * rename is made durable by syncing the directory: at once for every file but blocks ({@code .blk}),
+ * whose directories are synced in one go before the next other file is written. Blocks are only ever
+ * referenced by a cfg written after them, so every block a cfg names is durable before the cfg is.
  */
 final class FileStore implements BackupStore {
     private final String url;
     private final Path base;
+    /** Directories with renamed blocks not yet synced. */
+    private final java.util.Set<Path> unsynced = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     FileStore(String url, Path base) {
         this.url = url;
@@ -60,6 +64,10 @@ final class FileStore implements BackupStore {
         Files.createDirectories(dir);
         Path tmp = dir.resolve(target.getFileName() + ".tmp."
                 + Long.toHexString(ThreadLocalRandom.current().nextLong()));
+        boolean block = path.endsWith(".blk");
+        if (!block) {
+            syncPending();
+        }
         try {
             try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
                 ByteBuffer buf = ByteBuffer.wrap(data);
@@ -73,7 +81,18 @@ final class FileStore implements BackupStore {
             Files.deleteIfExists(tmp);
             throw new IOException("cannot write " + path + " to " + url + ": " + e, e);
         }
-        syncDirectory(dir);
+        if (block) {
+            unsynced.add(dir);
+        } else {
+            syncDirectory(dir);
+        }
+    }
+
+    private void syncPending() throws IOException {
+        for (Path dir : List.copyOf(unsynced)) {
+            syncDirectory(dir);
+            unsynced.remove(dir);
+        }
     }
 
     private static void syncDirectory(Path dir) throws IOException {
