@@ -12,7 +12,8 @@ import java.util.Map;
  * @param compression {@code lz4}, {@code gzip} or {@code none}; fixed by the volume's first backup, so it
  *     applies to a new backup volume only; null for lz4
  * @param full upload every block, even those the target has (repairs silently damaged blocks)
- * @param concurrency blocks read, compressed and uploaded at once
+ * @param concurrency requests to the target in flight at once; reading, hashing and compressing blocks run
+ *     beside them on every core
  * @param labels stored in the backup's cfg
  */
 public record BackupOptions(

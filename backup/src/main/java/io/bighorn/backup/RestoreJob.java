@@ -30,6 +30,7 @@ final class RestoreJob {
     private final AtomicLong downloaded = new AtomicLong();
     private final AtomicLong written = new AtomicLong();
     private final AtomicLong done = new AtomicLong();
+    private final java.util.concurrent.Semaphore downloads;
 
     RestoreJob(
             BackupStore store,
@@ -44,6 +45,7 @@ final class RestoreJob {
         this.sink = sink;
         this.concurrency = concurrency;
         this.progress = progress;
+        this.downloads = new java.util.concurrent.Semaphore(concurrency);
     }
 
     RestoreResult run(Compression compression) throws IOException {
@@ -76,11 +78,13 @@ final class RestoreJob {
             }
         }
         long total = (long) fetch.size() * blockSize;
-        ExecutorService pool = Executors.newFixedThreadPool(concurrency, r -> {
-            Thread t = new Thread(r, "restore-" + backup.volumeName());
-            t.setDaemon(true);
-            return t;
-        });
+        // enough workers to keep `concurrency` downloads in flight while others decompress, check and write
+        ExecutorService pool =
+                Executors.newFixedThreadPool(concurrency + Runtime.getRuntime().availableProcessors(), r -> {
+                    Thread t = new Thread(r, "restore-" + backup.volumeName());
+                    t.setDaemon(true);
+                    return t;
+                });
         try {
             List<Future<?>> futures = new ArrayList<>();
             for (BackupConfig.BlockMapping b : fetch) {
@@ -124,11 +128,14 @@ final class RestoreJob {
     private void one(BackupConfig.BlockMapping b, int blockSize, Compression compression) throws IOException {
         String path = Layout.block(backup.volumeName(), b.checksum());
         byte[] stored;
+        downloads.acquireUninterruptibly();
         try {
             stored = store.read(path);
         } catch (NoSuchFileException e) {
             throw new CorruptBackupException("block " + b.checksum() + " (offset " + b.offset() + ") of backup "
                     + backup.name() + " is missing from " + store.url());
+        } finally {
+            downloads.release();
         }
         downloaded.addAndGet(stored.length);
         byte[] data = new byte[blockSize];

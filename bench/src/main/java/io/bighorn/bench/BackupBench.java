@@ -25,7 +25,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.stream.Stream;
 import org.gaul.s3proxy.S3Proxy;
 import org.gaul.s3proxy.auth.AuthenticationType;
 import org.gaul.s3proxy.nio2blob.FilesystemNio2BlobStore;
@@ -43,7 +42,7 @@ import software.amazon.awssdk.services.s3.S3Client;
  * same bytes in the same run: the backup's compressed blocks written as files (write + fsync) or put with
  * the same SDK, {@code CONCURRENCY} at a time, and fetched back for the restore's comparison.
  *
- * <p>Usage: {@code BackupBench DIR [SIZE_MiB] [CONCURRENCY]}. Prints a Markdown table.
+ * <p>Usage: {@code BackupBench DIR [SIZE_MiB] [CONCURRENCY] [file,s3]}. Prints a Markdown table.
  */
 public final class BackupBench {
     private static final String KEY = "bench-key";
@@ -92,7 +91,7 @@ public final class BackupBench {
         List<String> rows = new ArrayList<>();
         try (Replica source = Replica.open(src, true, java.time.Clock.systemUTC());
                 S3Client s3 = client(endpoint)) {
-            for (String kind : List.of("file", "s3")) {
+            for (String kind : args.length > 3 ? List.of(args[3].split(",")) : List.of("file", "s3")) {
                 String url = kind.equals("file")
                         ? "file://" + dir.resolve("target").toAbsolutePath()
                         : "s3://" + BUCKET + "@us-east-1/backups";
@@ -137,11 +136,13 @@ public final class BackupBench {
             b = store.backup("bench", snap, BackupOptions.defaults().withConcurrency(concurrency), Progress.NONE);
         }
         long stored = b.bytesUploaded();
-        // the same compressed blocks, from the directory target's copy, in memory before the clock starts
+        // the same compressed blocks, read back from the target into memory before the clock starts
         List<byte[]> blocks = new ArrayList<>();
-        try (Stream<Path> files = Files.walk(dir.resolve("target/backupstore/volumes"))) {
-            for (Path p : files.filter(p -> p.toString().endsWith(".blk")).toList()) {
-                blocks.add(Files.readAllBytes(p));
+        try (Backupstore store = Backupstore.open(url, env)) {
+            for (String f : store.store().listFiles("backupstore/volumes")) {
+                if (f.endsWith(".blk")) {
+                    blocks.add(store.store().read("backupstore/volumes/" + f));
+                }
             }
         }
         System.err.printf("%s: plain upload of %d blocks%n", kind, blocks.size());
