@@ -19,6 +19,7 @@ final class ProgressPrinter implements Progress, AutoCloseable {
     private long done;
     private long total;
     private boolean drawn;
+    private boolean shown;
 
     ProgressPrinter(String what, PrintStream err, boolean terminal) {
         this.what = what;
@@ -38,7 +39,8 @@ final class ProgressPrinter implements Progress, AutoCloseable {
         done = Math.max(done, bytesDone);
         total = bytesTotal;
         long now = System.nanoTime();
-        if (now - lastShown >= (terminal ? BAR_EVERY_NANOS : LINE_EVERY_NANOS)) {
+        if (!shown || now - lastShown >= (terminal ? BAR_EVERY_NANOS : LINE_EVERY_NANOS)) {
+            shown = true;
             lastShown = now;
             show(now);
         }

@@ -199,6 +199,95 @@ class BackupIT {
     }
 
     @Test
+    void aBackupKilledMidwayIsIncompleteAndItsRerunReusesTheUploadedBlocks() throws Exception {
+        String target = "file://" + tmp.resolve("target");
+        Processes.Engine e = volume(List.of(tmp.resolve("k1")));
+        byte[] random = new byte[(int) SIZE];
+        new Random(9).nextBytes(random);
+        Path file = tmp.resolve("data.img");
+        Files.write(file, random);
+        tool("write", "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", file.toString(), e.nbd());
+        procs.ctl(e.control(), "snapshot", "create", "s1");
+        Path blocks = tmp.resolve("target/backupstore/volumes");
+        Processes.Proc doomed = procs.bighorn(
+                "doomed",
+                ENV,
+                "backup",
+                "create",
+                "--engine",
+                e.control(),
+                "--snapshot",
+                "s1",
+                "--target",
+                target,
+                "--name",
+                "backup-k",
+                "--concurrency",
+                "1");
+        // kill -9 once some blocks are stored, before all are
+        org.awaitility.Awaitility.await()
+                .atMost(Duration.ofMinutes(2))
+                .pollInterval(Duration.ofMillis(20))
+                .until(() -> countBlocks(blocks) >= 3 || !doomed.process.isAlive());
+        doomed.kill();
+        doomed.exit(START);
+        long stored = countBlocks(blocks);
+        assertThat(stored).as("blocks stored before the kill").isBetween(1L, 31L);
+
+        JsonNode list = json(run("ls", Map.of(), "backup", "ls", target, "--volume", "vol0", "--json"));
+        assertThat(list).hasSize(1);
+        assertThat(list.get(0).get("state").asText()).isEqualTo("incomplete");
+        Processes.Proc refused = procs.bighorn(
+                "restore-incomplete",
+                Map.of(),
+                "backup",
+                "restore",
+                target + "?backup=backup-k&volume=vol0",
+                "--replica-dir",
+                tmp.resolve("x").toString());
+        assertThat(refused.exit(START)).isEqualTo(1);
+        assertThat(refused.output.toString()).contains("incomplete");
+        assertThat(tmp.resolve("x")).doesNotExist();
+
+        // the killed backup's lock expires only after 150 s: the rerun shares it (backups share locks)
+        JsonNode rerun = json(run(
+                "rerun",
+                ENV,
+                "backup",
+                "create",
+                "--engine",
+                e.control(),
+                "--snapshot",
+                "s1",
+                "--target",
+                target,
+                "--name",
+                "backup-k",
+                "--json"));
+        assertThat(rerun.get("incremental").asBoolean()).isFalse();
+        assertThat(rerun.get("blocksChanged").asLong()).isEqualTo(32);
+        assertThat(rerun.get("blocksUploaded").asLong()).isLessThanOrEqualTo(32 - stored);
+        run(
+                "restore",
+                Map.of(),
+                "backup",
+                "restore",
+                target + "?backup=backup-k&volume=vol0",
+                "--replica-dir",
+                tmp.resolve("k-restored").toString());
+        assertThat(procs.checksums(List.of(tmp.resolve("k-restored")))).containsOnly(sha256(random));
+    }
+
+    private static long countBlocks(Path dir) throws java.io.IOException {
+        if (!Files.isDirectory(dir)) {
+            return 0;
+        }
+        try (var walk = Files.walk(dir)) {
+            return walk.filter(p -> p.toString().endsWith(".blk")).count();
+        }
+    }
+
+    @Test
     void badInputFailsWithAClearMessage() throws Exception {
         Processes.Proc scheme = procs.bighorn("scheme", Map.of(), "backup", "ls", "ftp://host/backups");
         assertThat(scheme.exit(START)).isEqualTo(1);
