@@ -148,9 +148,7 @@ class BackupRestoreTest {
                 Backupstore bs = target()) {
             v.write(0, 8 << 20);
             v.snapshot("s1");
-            try (SnapshotSource src = v.source("s1")) {
-                bs.backup("vol1", src, BackupOptions.defaults(), Progress.NONE);
-            }
+            v.backup(bs, "s1", BackupOptions.defaults());
             v.write(0, 4096);
             v.snapshot("s2");
             try (SnapshotSource src = v.source("s2")) {
@@ -216,9 +214,7 @@ class BackupRestoreTest {
             v.write(0, 16 << 20);
             v.snapshot("s1");
             BackupResult r;
-            try (SnapshotSource src = v.source("s1")) {
-                r = bs.backup("vol1", src, BackupOptions.defaults(), Progress.NONE);
-            }
+            r = v.backup(bs, "s1", BackupOptions.defaults());
             BackupConfig.BlockMapping victim = r.config().blocks().get(3);
             Path block = tmp.resolve("target").resolve(Layout.block("vol1", victim.checksum()));
             byte[] good = Files.readAllBytes(block);

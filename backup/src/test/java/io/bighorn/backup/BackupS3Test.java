@@ -48,15 +48,11 @@ class BackupS3Test {
             v.write(900L << 20, 4096);
             byte[] first = v.snapshot("s1");
             BackupResult r1;
-            try (SnapshotSource src = v.source("s1")) {
-                r1 = bs.backup("vol1", src, BackupOptions.defaults(), Progress.NONE);
-            }
+            r1 = v.backup(bs, "s1", BackupOptions.defaults());
             java.util.BitSet touched = v.scatter(size / 20, 256 << 10, 2 << 20);
             byte[] second = v.snapshot("s2");
             BackupResult r2;
-            try (SnapshotSource src = v.source("s2")) {
-                r2 = bs.backup("vol1", src, BackupOptions.defaults(), Progress.NONE);
-            }
+            r2 = v.backup(bs, "s2", BackupOptions.defaults());
             assertThat(r2.incremental()).isTrue();
             assertThat(r2.blocksUploaded()).isEqualTo(touched.cardinality());
             assertThat(bs.volumes()).containsExactly("vol1");
@@ -83,9 +79,7 @@ class BackupS3Test {
             v.write(0, 4 << 20);
             v.snapshot("s1");
             BackupResult r;
-            try (SnapshotSource src = v.source("s1")) {
-                r = good.backup("vol1", src, BackupOptions.defaults(), Progress.NONE);
-            }
+            r = v.backup(good, "s1", BackupOptions.defaults());
             Map<String, String> wrong = new HashMap<>(s3.env());
             wrong.put("AWS_SECRET_ACCESS_KEY", "not-the-secret");
             try (Backupstore bad = target("auth", wrong);

@@ -39,9 +39,7 @@ class DeleteAndLockTest {
                     v.write(0, 4096); // and a changed one
                 }
                 byte[] state = v.snapshot("s" + i);
-                try (SnapshotSource src = v.source("s" + i)) {
-                    bs.backup("vol1", src, BackupOptions.defaults().withName("backup-" + i), Progress.NONE);
-                }
+                v.backup(bs, "s" + i, BackupOptions.defaults().withName("backup-" + i));
                 states.put("backup-" + i, state);
             }
         }

@@ -70,6 +70,13 @@ final class TestVolume implements AutoCloseable {
         return ReplicaSnapshotSource.open(new LocalReplicaEndpoint(replica), snapshot, false);
     }
 
+    /** Backs up {@code snapshot} into backup volume vol1 of {@code store}. */
+    BackupResult backup(Backupstore store, String snapshot, BackupOptions options) throws IOException {
+        try (SnapshotSource src = source(snapshot)) {
+            return store.backup("vol1", src, options, Progress.NONE);
+        }
+    }
+
     static void assertReads(Path dir, byte[] expected) throws IOException {
         try (Replica r = Replica.open(dir)) {
             assertReads(r, expected);

@@ -69,6 +69,30 @@ class BackupIT {
         return p;
     }
 
+    /** The arguments of {@code bighorn backup create} for a snapshot of the engine at {@code control}. */
+    private static String[] create(String control, String snapshot, String target, String... extra) {
+        List<String> args = new ArrayList<>(
+                List.of("backup", "create", "--engine", control, "--snapshot", snapshot, "--target", target));
+        args.addAll(List.of(extra));
+        return args.toArray(String[]::new);
+    }
+
+    /** Runs {@code bighorn backup restore URL} into {@code dirs} and expects success. */
+    private void restore(String name, String url, Path... dirs) throws Exception {
+        List<String> args = new ArrayList<>(List.of("backup", "restore", url));
+        for (Path d : dirs) {
+            args.addAll(List.of("--replica-dir", d.toString()));
+        }
+        run(name, Map.of(), args.toArray(String[]::new));
+    }
+
+    /** Runs {@code bighorn ARGS}, expects exit code 1 and {@code message} in its output. */
+    private void fails(String name, String message, String... args) throws Exception {
+        Processes.Proc p = procs.bighorn(name, Map.of(), args);
+        assertThat(p.exit(START)).as("%s output:%n%s", name, p.output).isEqualTo(1);
+        assertThat(p.output.toString()).contains(message);
+    }
+
     private static JsonNode json(Processes.Proc p) throws Exception {
         String out = p.output.toString();
         int array = out.indexOf('[');
@@ -91,6 +115,8 @@ class BackupIT {
     @Test
     void aVolumeIsBackedUpIncrementallyAndRestoredIntoReplicasThatServeIt() throws Exception {
         String target = "file://" + tmp.resolve("target");
+        String url1 = target + "?backup=backup-1&volume=vol0";
+        String url2 = target + "?backup=backup-2&volume=vol0";
         Processes.Engine e = volume(List.of(tmp.resolve("a1"), tmp.resolve("a2")));
         // 24 MiB of random data, 8 MiB of written zeros, the rest never written
         byte[] image = new byte[(int) SIZE];
@@ -102,22 +128,9 @@ class BackupIT {
         tool("write-data", "qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", file.toString(), e.nbd());
         tool("write-zeros", "qemu-io", "-f", "raw", "-c", "write -P 0 32M 8M", e.nbd());
         procs.ctl(e.control(), "snapshot", "create", "s1");
-        JsonNode first = json(run(
-                "backup-1",
-                ENV,
-                "backup",
-                "create",
-                "--engine",
-                e.control(),
-                "--snapshot",
-                "s1",
-                "--target",
-                target,
-                "--name",
-                "backup-1",
-                "--json"));
+        JsonNode first = json(run("backup-1", ENV, create(e.control(), "s1", target, "--name", "backup-1", "--json")));
         assertThat(first.get("incremental").asBoolean()).isFalse();
-        assertThat(first.get("url").asText()).isEqualTo(target + "?backup=backup-1&volume=vol0");
+        assertThat(first.get("url").asText()).isEqualTo(url1);
         // 12 data blocks and 4 blocks of zeros, stored once
         assertThat(first.get("blocksChanged").asLong()).isEqualTo(16);
         assertThat(first.get("blocksUploaded").asLong()).isEqualTo(13);
@@ -127,20 +140,7 @@ class BackupIT {
         java.util.Arrays.fill(image, 3 << 20, (3 << 20) + 4096, (byte) 0xab);
         java.util.Arrays.fill(image, 50 << 20, 51 << 20, (byte) 0xcd);
         procs.ctl(e.control(), "snapshot", "create", "s2");
-        JsonNode second = json(run(
-                "backup-2",
-                ENV,
-                "backup",
-                "create",
-                "--engine",
-                e.control(),
-                "--snapshot",
-                "s2",
-                "--target",
-                target,
-                "--name",
-                "backup-2",
-                "--json"));
+        JsonNode second = json(run("backup-2", ENV, create(e.control(), "s2", target, "--name", "backup-2", "--json")));
         assertThat(second.get("incremental").asBoolean()).isTrue();
         assertThat(second.get("base").asText()).isEqualTo("backup-1");
         assertThat(second.get("blocksUploaded").asLong()).isEqualTo(2);
@@ -149,31 +149,14 @@ class BackupIT {
         assertThat(list).extracting(n -> n.get("name").asText()).containsExactly("backup-1", "backup-2");
         JsonNode volumes = json(run("ls-volumes", Map.of(), "backup", "ls", target, "--json"));
         assertThat(volumes.get(0).get("lastBackup").asText()).isEqualTo("backup-2");
-        JsonNode inspect =
-                json(run("inspect", Map.of(), "backup", "inspect", target + "?backup=backup-2&volume=vol0", "--json"));
+        JsonNode inspect = json(run("inspect", Map.of(), "backup", "inspect", url2, "--json"));
         assertThat(inspect.get("snapshot").asText()).isEqualTo("s2");
         assertThat(inspect.get("state").asText()).isEqualTo("complete");
         assertThat(inspect.get("blocks").asInt()).isEqualTo(17);
 
-        // restore each backup into two new replica directories; each reads back as the volume did
-        run(
-                "restore-2",
-                Map.of(),
-                "backup",
-                "restore",
-                target + "?backup=backup-2&volume=vol0",
-                "--replica-dir",
-                tmp.resolve("b1").toString(),
-                "--replica-dir",
-                tmp.resolve("b2").toString());
-        run(
-                "restore-1",
-                Map.of(),
-                "backup",
-                "restore",
-                target + "?backup=backup-1&volume=vol0",
-                "--replica-dir",
-                tmp.resolve("c1").toString());
+        // restore each backup into new replica directories; each reads back as the volume did
+        restore("restore-2", url2, tmp.resolve("b1"), tmp.resolve("b2"));
+        restore("restore-1", url1, tmp.resolve("c1"));
         assertThat(procs.checksums(List.of(tmp.resolve("b1"), tmp.resolve("b2"))))
                 .containsOnly(sha256(image));
         assertThat(procs.checksums(List.of(tmp.resolve("c1")))).containsOnly(sha256(atS1));
@@ -185,22 +168,16 @@ class BackupIT {
         assertThat(sha256(Files.readAllBytes(back))).isEqualTo(sha256(image));
 
         // deleting the first backup keeps the second restorable
-        JsonNode rm = json(run("rm", Map.of(), "backup", "rm", target + "?backup=backup-1&volume=vol0", "--json"));
+        JsonNode rm = json(run("rm", Map.of(), "backup", "rm", url1, "--json"));
         assertThat(rm.get("gcSkipped").isNull()).isTrue();
-        run(
-                "restore-again",
-                Map.of(),
-                "backup",
-                "restore",
-                target + "?backup=backup-2&volume=vol0",
-                "--replica-dir",
-                tmp.resolve("d1").toString());
+        restore("restore-again", url2, tmp.resolve("d1"));
         assertThat(procs.checksums(List.of(tmp.resolve("d1")))).containsOnly(sha256(image));
     }
 
     @Test
     void aBackupKilledMidwayIsIncompleteAndItsRerunReusesTheUploadedBlocks() throws Exception {
         String target = "file://" + tmp.resolve("target");
+        String url = target + "?backup=backup-k&volume=vol0";
         Processes.Engine e = volume(List.of(tmp.resolve("k1")));
         byte[] random = new byte[(int) SIZE];
         new Random(9).nextBytes(random);
@@ -210,20 +187,7 @@ class BackupIT {
         procs.ctl(e.control(), "snapshot", "create", "s1");
         Path blocks = tmp.resolve("target/backupstore/volumes");
         Processes.Proc doomed = procs.bighorn(
-                "doomed",
-                ENV,
-                "backup",
-                "create",
-                "--engine",
-                e.control(),
-                "--snapshot",
-                "s1",
-                "--target",
-                target,
-                "--name",
-                "backup-k",
-                "--concurrency",
-                "1");
+                "doomed", ENV, create(e.control(), "s1", target, "--name", "backup-k", "--concurrency", "1"));
         // kill -9 once some blocks are stored, before all are
         org.awaitility.Awaitility.await()
                 .atMost(Duration.ofMinutes(2))
@@ -237,44 +201,22 @@ class BackupIT {
         JsonNode list = json(run("ls", Map.of(), "backup", "ls", target, "--volume", "vol0", "--json"));
         assertThat(list).hasSize(1);
         assertThat(list.get(0).get("state").asText()).isEqualTo("incomplete");
-        Processes.Proc refused = procs.bighorn(
+        fails(
                 "restore-incomplete",
-                Map.of(),
+                "incomplete",
                 "backup",
                 "restore",
-                target + "?backup=backup-k&volume=vol0",
+                url,
                 "--replica-dir",
                 tmp.resolve("x").toString());
-        assertThat(refused.exit(START)).isEqualTo(1);
-        assertThat(refused.output.toString()).contains("incomplete");
         assertThat(tmp.resolve("x")).doesNotExist();
 
         // the killed backup's lock expires only after 150 s: the rerun shares it (backups share locks)
-        JsonNode rerun = json(run(
-                "rerun",
-                ENV,
-                "backup",
-                "create",
-                "--engine",
-                e.control(),
-                "--snapshot",
-                "s1",
-                "--target",
-                target,
-                "--name",
-                "backup-k",
-                "--json"));
+        JsonNode rerun = json(run("rerun", ENV, create(e.control(), "s1", target, "--name", "backup-k", "--json")));
         assertThat(rerun.get("incremental").asBoolean()).isFalse();
         assertThat(rerun.get("blocksChanged").asLong()).isEqualTo(32);
         assertThat(rerun.get("blocksUploaded").asLong()).isLessThanOrEqualTo(32 - stored);
-        run(
-                "restore",
-                Map.of(),
-                "backup",
-                "restore",
-                target + "?backup=backup-k&volume=vol0",
-                "--replica-dir",
-                tmp.resolve("k-restored").toString());
+        restore("restore", url, tmp.resolve("k-restored"));
         assertThat(procs.checksums(List.of(tmp.resolve("k-restored")))).containsOnly(sha256(random));
     }
 
@@ -289,23 +231,24 @@ class BackupIT {
 
     @Test
     void badInputFailsWithAClearMessage() throws Exception {
-        Processes.Proc scheme = procs.bighorn("scheme", Map.of(), "backup", "ls", "ftp://host/backups");
-        assertThat(scheme.exit(START)).isEqualTo(1);
-        assertThat(scheme.output.toString()).contains("unsupported scheme 'ftp'");
-        Processes.Proc noBackup = procs.bighorn(
+        fails("scheme", "unsupported scheme 'ftp'", "backup", "ls", "ftp://host/backups");
+        String volumeOnly = "file://" + tmp + "?volume=vol0";
+        fails(
                 "no-backup",
-                Map.of(),
+                "names no backup",
                 "backup",
                 "restore",
-                "file://" + tmp + "?volume=vol0",
+                volumeOnly,
                 "--replica-dir",
                 tmp.resolve("x").toString());
-        assertThat(noBackup.exit(START)).isEqualTo(1);
-        assertThat(noBackup.output.toString()).contains("names no backup");
-        Processes.Proc missing = procs.bighorn(
-                "missing", Map.of(), "backup", "inspect", "file://" + tmp + "?backup=backup-1&volume=vol0");
-        assertThat(missing.exit(START)).isEqualTo(1);
-        assertThat(missing.output.toString()).contains("no backup backup-1 of volume vol0");
+        fails("whole-volume", "--whole-volume", "backup", "rm", volumeOnly);
+        fails(
+                "missing",
+                "no backup backup-1 of volume vol0",
+                "backup",
+                "inspect",
+                "file://" + tmp + "?backup=backup-1&volume=vol0");
+        fails("bad-name", "invalid volume name", "backup", "inspect", "file://" + tmp + "?backup=backup-1&volume=../x");
         assertThat(tmp.resolve("x")).doesNotExist();
     }
 }
