@@ -289,28 +289,18 @@ final class BackupJob {
         }
     }
 
-    private static void drain(List<Future<?>> futures, boolean all) throws IOException, InterruptedException {
+    /** Waits for the finished tasks (all of them if {@code all}) and keeps the others. */
+    private static void drain(List<Future<?>> futures, boolean all) throws IOException {
+        List<Future<?>> done = new ArrayList<>();
         List<Future<?>> left = new ArrayList<>();
         for (Future<?> f : futures) {
-            if (!all && !f.isDone()) {
-                left.add(f);
-                continue;
-            }
-            try {
-                f.get();
-            } catch (java.util.concurrent.ExecutionException e) {
-                for (Future<?> other : futures) {
-                    other.cancel(true);
-                }
-                Throwable c = e.getCause();
-                if (c instanceof IOException io) {
-                    throw io;
-                }
-                if (c instanceof RuntimeException r) {
-                    throw r;
-                }
-                throw new IOException(c);
-            }
+            (all || f.isDone() ? done : left).add(f);
+        }
+        try {
+            Tasks.awaitAll(done);
+        } catch (IOException | RuntimeException e) {
+            left.forEach(f -> f.cancel(true));
+            throw e;
         }
         futures.clear();
         futures.addAll(left);

@@ -214,16 +214,7 @@ public final class Backupstore implements AutoCloseable {
                     return null;
                 }));
             }
-            for (Future<?> f : fs) {
-                try {
-                    f.get();
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                    throw new IOException("interrupted while deleting blocks", e);
-                } catch (java.util.concurrent.ExecutionException e) {
-                    throw e.getCause() instanceof IOException io ? io : new IOException(e.getCause());
-                }
-            }
+            Tasks.awaitAll(fs);
         }
     }
 

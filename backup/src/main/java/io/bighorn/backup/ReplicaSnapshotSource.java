@@ -12,8 +12,6 @@ import java.util.BitSet;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 
 /**
  * A snapshot read from a replica, local or over the wire, layer by layer: for each range, the snapshot's
@@ -42,9 +40,9 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
     /** Reads {@code snapshot} of {@code replica}; closing the source closes the endpoint if {@code owns}. */
     public static ReplicaSnapshotSource open(ReplicaEndpoint replica, String snapshot, boolean owns)
             throws IOException {
-        long size = get(replica.info()).size();
+        long size = Tasks.get(replica.info()).size();
         Map<String, SnapshotInfo> byName = new HashMap<>();
-        for (SnapshotInfo s : get(replica.snapshots())) {
+        for (SnapshotInfo s : Tasks.get(replica.snapshots())) {
             byName.put(s.name(), s);
         }
         SnapshotInfo snap = byName.get(snapshot);
@@ -118,7 +116,7 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
         for (int p = 0; p < wanted.length; p++) {
             long at = offset + p * step;
             for (int i = from; i < to && !wanted[p].isEmpty(); i++) {
-                LayerBlocks got = get(replica.readLayer(layers.get(i), at, blocks(at, end), wanted[p]));
+                LayerBlocks got = Tasks.get(replica.readLayer(layers.get(i), at, blocks(at, end), wanted[p]));
                 BitSet allocated = got.allocated();
                 if (allocated.isEmpty()) {
                     continue;
@@ -143,24 +141,6 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
     public void close() {
         if (ownsReplica) {
             replica.close();
-        }
-    }
-
-    static <T> T get(java.util.concurrent.CompletableFuture<T> f) throws IOException {
-        try {
-            return f.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        } catch (ExecutionException | CompletionException e) {
-            Throwable c = e.getCause();
-            if (c instanceof IOException io) {
-                throw io;
-            }
-            if (c instanceof RuntimeException r) {
-                throw r;
-            }
-            throw new IOException(c);
         }
     }
 }
