@@ -27,20 +27,29 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
     private final SnapshotInfo snapshot;
     /** The snapshot and its ancestors, top down. */
     private final List<String> layers;
+    /** Start and end of each range where some layer may hold data, sorted; null when not known. */
+    private final long[] allocated;
 
     private ReplicaSnapshotSource(
-            ReplicaEndpoint replica, boolean owns, long size, SnapshotInfo snapshot, List<String> layers) {
+            ReplicaEndpoint replica,
+            boolean owns,
+            long size,
+            SnapshotInfo snapshot,
+            List<String> layers,
+            long[] allocated) {
         this.replica = replica;
         this.ownsReplica = owns;
         this.size = size;
         this.snapshot = snapshot;
         this.layers = List.copyOf(layers);
+        this.allocated = allocated;
     }
 
     /** Reads {@code snapshot} of {@code replica}; closing the source closes the endpoint if {@code owns}. */
     public static ReplicaSnapshotSource open(ReplicaEndpoint replica, String snapshot, boolean owns)
             throws IOException {
-        long size = Tasks.get(replica.info()).size();
+        io.bighorn.dataplane.replica.ReplicaInfo info = Tasks.get(replica.info());
+        long size = info.size();
         Map<String, SnapshotInfo> byName = new HashMap<>();
         for (SnapshotInfo s : Tasks.get(replica.snapshots())) {
             byName.put(s.name(), s);
@@ -54,7 +63,54 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
         for (SnapshotInfo s = snap; s != null; s = s.parent() == null ? null : byName.get(s.parent())) {
             chain.add(s.name());
         }
-        return new ReplicaSnapshotSource(replica, owns, size, snap, chain);
+        long[] allocated = info.chain().contains(snapshot) ? allocation(replica, size) : null;
+        return new ReplicaSnapshotSource(replica, owns, size, snap, chain, allocated);
+    }
+
+    /**
+     * Where the layers of the replica's chain hold data, from its in-memory index (one request per 64 GiB):
+     * a range outside these holds nothing in the snapshot either when the snapshot is in the chain (what a
+     * layer of the chain holds, the index shows, until a zeroing punches it; and zeroing punches only the
+     * head and removed snapshots above every kept one). Ranges outside are skipped without reading.
+     */
+    private static long[] allocation(ReplicaEndpoint replica, long size) throws IOException {
+        long step = 64L << 30;
+        java.util.List<Long> bounds = new ArrayList<>();
+        for (long at = 0; at < size; at += step) {
+            for (io.bighorn.dataplane.blockdev.BlockDevice.Extent e :
+                    Tasks.get(replica.extents(at, Math.min(step, size - at)))) {
+                if (!e.allocated()) {
+                    continue;
+                }
+                int n = bounds.size();
+                if (n > 0 && bounds.get(n - 1) == e.offset()) {
+                    bounds.set(n - 1, e.offset() + e.length());
+                } else {
+                    bounds.add(e.offset());
+                    bounds.add(e.offset() + e.length());
+                }
+            }
+        }
+        return bounds.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /** Whether {@code [from, to)} may hold data: it meets an allocated range, or allocation is unknown. */
+    private boolean mayHoldData(long from, long to) {
+        if (allocated == null) {
+            return true;
+        }
+        // the first range that ends after `from`
+        int lo = 0;
+        int hi = allocated.length / 2;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (allocated[2 * mid + 1] <= from) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        return lo < allocated.length / 2 && allocated[2 * lo] < to;
     }
 
     @Override
@@ -81,6 +137,9 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
     public Read read(long offset, byte[] dst, String since) throws IOException {
         java.util.Arrays.fill(dst, (byte) 0);
         long end = Math.min(size, offset + dst.length);
+        if (!mayHoldData(offset, end)) {
+            return since == null ? Read.HOLE : Read.UNCHANGED;
+        }
         long step = (long) LayerBlocks.MAX_BLOCKS * Replica.BLOCK;
         int parts = (int) Math.max(0, (end - offset + step - 1) / step);
         BitSet[] wanted = new BitSet[parts];

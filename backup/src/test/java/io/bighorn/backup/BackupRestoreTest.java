@@ -174,6 +174,40 @@ class BackupRestoreTest {
     }
 
     @Test
+    void aSnapshotReadsTheSameAfterTheHeadIsZeroedTrimmedOrRevertedAway() throws IOException {
+        try (TestVolume v = new TestVolume(tmp.resolve("src"), 16 << 20, 13);
+                Backupstore bs = target()) {
+            v.write(0, 4 << 20);
+            byte[] s1 = v.snapshot("s1");
+            v.write(4 << 20, 4 << 20);
+            v.write(12 << 20, 4096);
+            byte[] s2 = v.snapshot("s2");
+            // the head zeroes and trims over everything: the snapshots must not change
+            v.replica.writeZeroes(v.replica.epoch(), 0, 8 << 20);
+            v.replica.trim(v.replica.epoch(), 8 << 20, 8 << 20);
+            BackupResult b2 = v.backup(bs, "s2", BackupOptions.defaults());
+            Path d = tmp.resolve("a");
+            DirectoryRestore.restore(bs, "vol1", b2.config().name(), List.of(d), 2, Progress.NONE);
+            TestVolume.assertReads(d, s2);
+            // s2 on a side branch, out of the head's chain
+            v.replica.revert("s1");
+            v.write(0, 4096);
+            try (SnapshotSource src = v.source("s2")) {
+                BackupResult r = bs.backup("vol2", src, BackupOptions.defaults(), Progress.NONE);
+                Path e = tmp.resolve("b");
+                DirectoryRestore.restore(bs, "vol2", r.config().name(), List.of(e), 2, Progress.NONE);
+                TestVolume.assertReads(e, s2);
+            }
+            try (SnapshotSource src = v.source("s1")) {
+                BackupResult r = bs.backup("vol3", src, BackupOptions.defaults(), Progress.NONE);
+                Path e = tmp.resolve("c");
+                DirectoryRestore.restore(bs, "vol3", r.config().name(), List.of(e), 2, Progress.NONE);
+                TestVolume.assertReads(e, s1);
+            }
+        }
+    }
+
+    @Test
     void aCrashedBackupIsNeitherRestorableNorABaseAndItsBlocksAreReused() throws IOException {
         try (TestVolume v = new TestVolume(tmp.resolve("src"), 64 << 20, 4);
                 Backupstore bs = target()) {

@@ -39,7 +39,9 @@ final class ProgressPrinter implements Progress, AutoCloseable {
         done = Math.max(done, bytesDone);
         total = bytesTotal;
         long now = System.nanoTime();
-        if (!shown || now - lastShown >= (terminal ? BAR_EVERY_NANOS : LINE_EVERY_NANOS)) {
+        // a bar is drawn at once; a plain line only after the first interval, so short runs print none
+        if ((terminal && !shown)
+                || now - (shown ? lastShown : start) >= (terminal ? BAR_EVERY_NANOS : LINE_EVERY_NANOS)) {
             shown = true;
             lastShown = now;
             show(now);
@@ -47,7 +49,11 @@ final class ProgressPrinter implements Progress, AutoCloseable {
     }
 
     String line(long now) {
-        double secs = Math.max(1e-3, (now - start) / 1e9);
+        return line(what, done, total, Math.max(1e-3, (now - start) / 1e9));
+    }
+
+    /** "what pct%  done / total  rate/s  ETA t" after {@code secs} seconds. */
+    static String line(String what, long done, long total, double secs) {
         double rate = done / secs;
         String eta = rate > 0 && total > done ? formatSeconds((total - done) / rate) : "0s";
         int pct = total == 0 ? 100 : (int) (100 * done / total);
