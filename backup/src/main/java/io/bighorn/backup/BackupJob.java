@@ -306,10 +306,28 @@ final class BackupJob {
         futures.addAll(left);
     }
 
+    /** A worker's block buffer, reused: its data is done with once the block is compressed. */
+    private final ThreadLocal<byte[]> buffers = new ThreadLocal<>();
+
+    private byte[] buffer(int blockSize) {
+        byte[] b = buffers.get();
+        if (b == null || b.length != blockSize) {
+            b = new byte[blockSize];
+            buffers.set(b);
+        }
+        return b;
+    }
+
     private void one(long offset, int blockSize, Compression compression, String since, Map<Long, String> out)
             throws IOException {
-        byte[] data = new byte[blockSize];
-        SnapshotSource.Read r = source.read(offset, data, since);
+        SnapshotSource.Read r;
+        byte[] data = null;
+        if (!source.mayHoldData(offset, blockSize)) {
+            r = since == null ? SnapshotSource.Read.HOLE : SnapshotSource.Read.UNCHANGED;
+        } else {
+            data = buffer(blockSize);
+            r = source.read(offset, data, since);
+        }
         switch (r) {
             case UNCHANGED -> {
                 return;

@@ -94,8 +94,13 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
         return bounds.stream().mapToLong(Long::longValue).toArray();
     }
 
+    @Override
+    public boolean mayHoldData(long offset, long length) {
+        return mayHoldDataIn(offset, Math.min(size, offset + length));
+    }
+
     /** Whether {@code [from, to)} may hold data: it meets an allocated range, or allocation is unknown. */
-    private boolean mayHoldData(long from, long to) {
+    private boolean mayHoldDataIn(long from, long to) {
         if (allocated == null) {
             return true;
         }
@@ -137,7 +142,7 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
     public Read read(long offset, byte[] dst, String since) throws IOException {
         java.util.Arrays.fill(dst, (byte) 0);
         long end = Math.min(size, offset + dst.length);
-        if (!mayHoldData(offset, end)) {
+        if (!mayHoldDataIn(offset, end)) {
             return since == null ? Read.HOLE : Read.UNCHANGED;
         }
         long step = (long) LayerBlocks.MAX_BLOCKS * Replica.BLOCK;

@@ -15,6 +15,15 @@ public interface SnapshotSource extends AutoCloseable {
     /** Whether {@code name} is a snapshot below this one in its chain. */
     boolean hasAncestor(String name);
 
+    /**
+     * Whether {@code [offset, offset + length)} may hold data, answered without reading; a source that
+     * cannot tell says true. A range that cannot is a hole ({@link Read#HOLE}, or {@link Read#UNCHANGED}
+     * since any ancestor).
+     */
+    default boolean mayHoldData(long offset, long length) {
+        return true;
+    }
+
     /** What {@link #read} found. */
     enum Read {
         /** {@code dst} holds the range's data as at the snapshot. */
