@@ -25,7 +25,8 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <ol>
  *   <li>Take the volume's BACKUP lock; create {@code volume.cfg} if the volume is new (its compression and
- *       block size are then fixed).
+ *       block size are then fixed). Reading and hashing start while the lock settles (Longhorn's 2 s);
+ *       nothing is written to the target before it is confirmed.
  *   <li>Go incremental when the volume's last backup loads, is complete, used the same block size, and its
  *       snapshot is still an ancestor of this one; otherwise (or when asked for full) read every block.
  *   <li>Write a placeholder cfg with an empty {@code CreatedTime}: the backup is in progress.
@@ -82,9 +83,11 @@ final class BackupJob {
 
     BackupResult run() throws IOException {
         long started = System.nanoTime();
-        try (Locks.Held lock = Locks.acquire(store, volume, Locks.BACKUP, lockSettle)) {
+        Locks.Held[] held = {null};
+        try (Locks.Pending pending = Locks.begin(store, volume, Locks.BACKUP, lockSettle)) {
             Instant now = options.clock().instant();
-            VolumeConfig vol = loadOrCreateVolume(now);
+            VolumeConfig existingVolume = loadVolume();
+            VolumeConfig vol = existingVolume != null ? existingVolume : newVolume(now);
             BackupConfig last = lastBackup(vol);
             int blockSize = blockSize(last);
             Compression compression = vol.compression();
@@ -124,10 +127,18 @@ final class BackupJob {
                     0,
                     0,
                     List.of());
-            store.write(cfgPath, placeholder.toJson());
-
+            // Reading, hashing and compressing start at once; the first write to the target waits until
+            // the lock is confirmed (Longhorn's settle time), and the volume and placeholder are written.
+            gate = () -> {
+                held[0] = pending.confirm();
+                if (existingVolume == null) {
+                    store.write(Layout.volumeCfg(volume), vol.toJson());
+                }
+                store.write(cfgPath, placeholder.toJson());
+            };
             known = knownBlocks(vol);
             Map<Long, String> mappings = upload(blockSize, compression, incremental ? last.snapshotName() : null);
+            openGate();
             TreeMap<Long, String> all = new TreeMap<>();
             if (incremental) {
                 for (BackupConfig.BlockMapping b : last.blocks()) {
@@ -169,6 +180,35 @@ final class BackupJob {
                     bytesRead.get(),
                     newBytes.get() + reBytes.get(),
                     (System.nanoTime() - started) / 1_000_000);
+        } finally {
+            if (held[0] != null) {
+                held[0].close();
+            }
+        }
+    }
+
+    private interface Action {
+        void run() throws IOException;
+    }
+
+    /** Confirms the lock and writes the placeholder, once; every write to the target waits for it. */
+    private Action gate;
+
+    private boolean gateOpen;
+    private IOException gateFailure;
+
+    private synchronized void openGate() throws IOException {
+        if (gateFailure != null) {
+            throw gateFailure;
+        }
+        if (!gateOpen) {
+            try {
+                gate.run();
+                gateOpen = true;
+            } catch (IOException e) {
+                gateFailure = e;
+                throw e;
+            }
         }
     }
 
@@ -197,17 +237,19 @@ final class BackupJob {
         return (source.size() + blockSize - 1) / blockSize;
     }
 
-    private VolumeConfig loadOrCreateVolume(Instant now) throws IOException {
+    /** The backup volume's cfg, or null for a new volume. */
+    private VolumeConfig loadVolume() throws IOException {
         String path = Layout.volumeCfg(volume);
         try {
             return VolumeConfig.parse(store.read(path), path);
         } catch (NoSuchFileException absent) {
-            String method = options.compression() == null ? Compression.LZ4.id : options.compression();
-            VolumeConfig v = new VolumeConfig(
-                    volume, source.size(), Map.of(), rfc3339(now), "", "", 0, "", "", method, "", "v1");
-            store.write(path, v.toJson());
-            return v;
+            return null;
         }
+    }
+
+    private VolumeConfig newVolume(Instant now) {
+        String method = options.compression() == null ? Compression.LZ4.id : options.compression();
+        return new VolumeConfig(volume, source.size(), Map.of(), rfc3339(now), "", "", 0, "", "", method, "", "v1");
     }
 
     /** The volume's last complete backup, or null if there is none or it cannot be read. */
@@ -281,6 +323,7 @@ final class BackupJob {
     }
 
     private <T> T transfer(Transfer<T> t) throws IOException {
+        openGate();
         transfers.acquireUninterruptibly();
         try {
             return t.run();

@@ -3,7 +3,6 @@ package io.bighorn.backup;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.bighorn.backup.store.BackupStore;
 import java.io.IOException;
-import java.nio.file.NoSuchFileException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.HexFormat;
@@ -78,14 +77,52 @@ final class Locks {
     }
 
     static Held acquire(BackupStore store, String volume, int type, Duration settle) throws IOException {
+        try (Pending p = begin(store, volume, type, settle)) {
+            return p.confirm();
+        }
+    }
+
+    /** Writes a lock file; {@link Pending#confirm} finishes acquiring it, closing first gives it up. */
+    static Pending begin(BackupStore store, String volume, int type, Duration settle) throws IOException {
         String name =
                 "lock-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
         String path = Layout.locksDir(volume) + "/" + name + Layout.LOCK_SUFFIX;
         store.write(path, json(name, type, false));
-        boolean ok = false;
-        try {
-            if (!settle.isZero()) {
-                Thread.sleep(settle);
+        return new Pending(store, volume, type, name, path, System.nanoTime() + settle.toNanos());
+    }
+
+    /** A lock file written, not yet checked against the others. */
+    static final class Pending implements AutoCloseable {
+        private final BackupStore store;
+        private final String volume;
+        private final int type;
+        private final String name;
+        private final String path;
+        private final long settledAt;
+        private boolean confirmed;
+
+        private Pending(BackupStore store, String volume, int type, String name, String path, long settledAt) {
+            this.store = store;
+            this.volume = volume;
+            this.type = type;
+            this.name = name;
+            this.path = path;
+            this.settledAt = settledAt;
+        }
+
+        /**
+         * Waits out the rest of the settle time (work can go on meanwhile), then acquires the lock or fails
+         * with {@link LockedException}.
+         */
+        Held confirm() throws IOException {
+            try {
+                long left = settledAt - System.nanoTime();
+                if (left > 0) {
+                    Thread.sleep(Duration.ofNanos(left));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted while locking backup volume " + volume, e);
             }
             Instant mine = store.modified(path);
             for (String file : store.list(Layout.locksDir(volume))) {
@@ -98,10 +135,8 @@ final class Locks {
                 try {
                     o = GoJson.parse(store.read(other), "lock " + file);
                     at = store.modified(other);
-                } catch (NoSuchFileException gone) {
-                    continue;
                 } catch (IOException unreadable) {
-                    continue; // a half-written or foreign file is not a lock
+                    continue; // gone meanwhile, half-written, or a foreign file: not a lock
                 }
                 int otherType = o.path("Type").asInt();
                 if (otherType == type || at.plus(EXPIRY).isBefore(mine)) {
@@ -117,13 +152,13 @@ final class Locks {
                 }
             }
             store.write(path, json(name, type, true));
-            ok = true;
+            confirmed = true;
             return new Held(store, path, json(name, type, true));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while locking backup volume " + volume, e);
-        } finally {
-            if (!ok) {
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (!confirmed) {
                 store.delete(path);
             }
         }

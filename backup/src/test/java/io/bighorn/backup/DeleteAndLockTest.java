@@ -170,6 +170,32 @@ class DeleteAndLockTest {
     }
 
     @Test
+    void aBackupLockedOutAfterTheSettleTimeHasWrittenNothing() throws IOException {
+        try (Backupstore bs = new Backupstore(
+                        BackupTarget.open("file://" + tmp.resolve("t"), Map.of()), Duration.ofMillis(300));
+                TestVolume v = new TestVolume(tmp.resolve("src"), 8 << 20, 10)) {
+            v.write(0, 8 << 20);
+            v.snapshot("s1");
+            Path locks = tmp.resolve("t").resolve(Layout.locksDir("vol1"));
+            Files.createDirectories(locks);
+            Files.writeString(
+                    locks.resolve("lock-00000000000000aa.lck"),
+                    "{\"Name\":\"lock-00000000000000aa\",\"Type\":2,\"Acquired\":true}");
+            // the blocks are read and hashed while the lock settles, but none is written
+            assertThatThrownBy(() -> v.backup(bs, "s1", BackupOptions.defaults()))
+                    .isInstanceOf(Locks.LockedException.class);
+            try (var files = Files.walk(tmp.resolve("t"))) {
+                assertThat(files.filter(Files::isRegularFile)
+                                .map(p -> p.getFileName().toString()))
+                        .containsExactly("lock-00000000000000aa.lck");
+            }
+            Files.delete(locks.resolve("lock-00000000000000aa.lck"));
+            BackupResult r = v.backup(bs, "s1", BackupOptions.defaults());
+            assertThat(r.blocksUploaded()).isEqualTo(4);
+        }
+    }
+
+    @Test
     void badInputGetsAClearErrorAndChangesNothing() throws IOException {
         assertThatThrownBy(() -> Backupstore.open("ftp://host/x", Map.of()))
                 .isInstanceOf(IllegalArgumentException.class)
