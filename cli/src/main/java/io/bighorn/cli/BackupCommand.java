@@ -370,17 +370,21 @@ final class BackupCommand implements Runnable {
     @Command(
             name = "restore",
             description = "Restore a backup into new replica directories (incrementally into directories that "
-                    + "hold an earlier restore of the same backup volume); serve them with `bighorn replica`.")
+                    + "hold an earlier restore of the same backup volume; serve them with `bighorn replica`), "
+                    + "or into a volume served over NBD (a running engine's new volume).")
     static final class Restore extends Leaf {
         @Parameters(paramLabel = "BACKUP_URL")
         String url;
 
+        @Option(names = "--replica-dir", paramLabel = "DIR", description = "a replica directory; repeatable")
+        List<Path> dirs = List.of();
+
         @Option(
-                names = "--replica-dir",
-                required = true,
-                paramLabel = "DIR",
-                description = "a replica directory; repeatable")
-        List<Path> dirs;
+                names = "--nbd",
+                paramLabel = "URL",
+                description =
+                        "nbd://HOST:PORT/EXPORT of a volume to overwrite with the backup; no client may use it meanwhile")
+        String nbd;
 
         @Option(
                 names = "--concurrency",
@@ -397,16 +401,22 @@ final class BackupCommand implements Runnable {
             if (concurrency < 1 || concurrency > 64) {
                 throw new IllegalArgumentException("--concurrency must be 1 to 64");
             }
+            if (dirs.isEmpty() == (nbd == null)) {
+                throw new IllegalArgumentException("restore into --replica-dir DIR… or into --nbd URL (one of them)");
+            }
             RestoreResult r;
             try (Backupstore store = Backupstore.open(u.target(), System.getenv());
                     ProgressPrinter progress = ProgressPrinter.forStderr("restore " + u.backup(), json)) {
-                r = DirectoryRestore.restore(store, u.volume(), u.backup(), dirs, concurrency, progress);
+                r = nbd != null
+                        ? intoNbd(store, u, progress)
+                        : DirectoryRestore.restore(store, u.volume(), u.backup(), dirs, concurrency, progress);
             }
             if (json) {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("backup", r.backup().name());
                 m.put("volume", r.backup().volumeName());
                 m.put("replicaDirs", dirs.stream().map(Path::toString).toList());
+                m.put("nbd", nbd);
                 m.put("incrementalFrom", r.incrementalFrom());
                 m.put("blocksWritten", r.blocksWritten());
                 m.put("blocksZeroed", r.blocksZeroed());
@@ -419,11 +429,31 @@ final class BackupCommand implements Runnable {
                         "restored %s of %s into %s%s: %d blocks (%s) in %.1f s%n",
                         r.backup().name(),
                         r.backup().volumeName(),
-                        dirs,
+                        nbd != null ? nbd : dirs,
                         r.incrementalFrom() == null ? "" : " (incrementally from " + r.incrementalFrom() + ")",
                         r.blocksWritten(),
                         Sizes.format(r.bytesWritten()),
                         r.millis() / 1000.0);
+            }
+        }
+
+        /** Overwrites the volume at --nbd: zeroes what the backup does not hold, writes its blocks, flushes. */
+        private RestoreResult intoNbd(Backupstore store, BackupUrl u, ProgressPrinter progress) throws IOException {
+            BackupConfig backup = store.backup(u.volume(), u.backup());
+            if (!backup.complete()) {
+                throw new io.bighorn.backup.CorruptBackupException("backup " + u.backup() + " of volume " + u.volume()
+                        + " is incomplete (in progress, or it failed)");
+            }
+            long needed = store.volume(u.volume()).size();
+            try (NbdRestoreSink sink = new NbdRestoreSink(nbd, concurrency)) {
+                if (sink.size() < needed) {
+                    throw new IllegalArgumentException(nbd + " holds " + sink.size() + " bytes; backup " + u.backup()
+                            + " needs " + needed + ": expand the volume first");
+                }
+                sink.zeroGaps(backup);
+                RestoreResult r = store.restore(u.volume(), u.backup(), null, sink, concurrency, progress);
+                sink.flush();
+                return r;
             }
         }
     }
