@@ -72,6 +72,14 @@ public final class DirectoryRestore {
                         + ": restore into a new directory");
             }
             if (Files.exists(dirs.get(i))) {
+                try (Replica inUse = Replica.open(dirs.get(i))) {
+                    // opened for writing: no replica process holds it, so it may move
+                } catch (IOException e) {
+                    throw new IOException(
+                            "cannot restore into " + dirs.get(i) + ": " + e.getMessage()
+                                    + " (stop the replica serving it first)",
+                            e);
+                }
                 Files.move(dirs.get(i), work.get(i), StandardCopyOption.ATOMIC_MOVE);
             } else if (from.isEmpty()) {
                 deleteTree(work.get(i));
@@ -108,7 +116,7 @@ public final class DirectoryRestore {
 
     /** The backup that {@code dir}'s newest snapshot was restored from, or "" if it holds none of {@code volume}. */
     private static String restoredBackup(Path dir, String volume) {
-        try (Replica r = Replica.open(dir)) {
+        try (Replica r = Replica.open(dir, true, java.time.Clock.systemUTC())) {
             SnapshotInfo newest = r.snapshots().stream()
                     .filter(s -> !s.removed())
                     .filter(s -> s.children().contains(Replica.HEAD_NAME))

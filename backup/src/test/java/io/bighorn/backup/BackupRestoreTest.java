@@ -131,6 +131,15 @@ class BackupRestoreTest {
             assertThat(inc.blocksWritten()).isEqualTo(differing);
             assertThat(differing).isLessThan(size >> 21);
             TestVolume.assertReads(standby, states.get(2));
+            // a standby directory in use by a replica is left alone
+            try (io.bighorn.dataplane.replica.Replica serving = io.bighorn.dataplane.replica.Replica.open(standby)) {
+                assertThatThrownBy(() ->
+                                DirectoryRestore.restore(bs, "vol1", names.get(1), List.of(standby), 4, Progress.NONE))
+                        .isInstanceOf(IOException.class)
+                        .hasMessageContaining("stop the replica serving it first");
+                assertThat(serving.size()).isEqualTo(size);
+            }
+            TestVolume.assertReads(standby, states.get(2));
         }
     }
 
