@@ -350,13 +350,13 @@ final class BackupJob {
     }
 
     /** A worker's block buffer, reused: its data is done with once the block is compressed. */
-    private final ThreadLocal<byte[]> buffers = new ThreadLocal<>();
+    private static final ThreadLocal<byte[]> BUFFERS = new ThreadLocal<>();
 
     private byte[] buffer(int blockSize) {
-        byte[] b = buffers.get();
+        byte[] b = BUFFERS.get();
         if (b == null || b.length != blockSize) {
             b = new byte[blockSize];
-            buffers.set(b);
+            BUFFERS.set(b);
         }
         return b;
     }

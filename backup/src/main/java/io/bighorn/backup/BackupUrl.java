@@ -24,7 +24,7 @@ public record BackupUrl(String target, String volume, String backup) {
         }
         String volume = null;
         String backup = null;
-        for (String kv : url.substring(q + 1).split("&")) {
+        for (String kv : url.substring(q + 1).split("&", -1)) {
             int eq = kv.indexOf('=');
             String k = eq < 0 ? kv : kv.substring(0, eq);
             String v = eq < 0 ? "" : URLDecoder.decode(kv.substring(eq + 1), StandardCharsets.UTF_8);

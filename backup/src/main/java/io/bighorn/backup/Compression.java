@@ -7,8 +7,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.util.zip.GZIPInputStream;
 import java.util.zip.GZIPOutputStream;
-import net.jpountz.lz4.LZ4FrameInputStream;
-import net.jpountz.lz4.LZ4FrameOutputStream;
 
 /**
  * How a backup's blocks are stored: Longhorn's three methods. {@code lz4} is the LZ4 <em>frame</em> format
@@ -49,13 +47,7 @@ enum Compression {
             return Lz4Frame.encode(data, length);
         }
         ByteArrayOutputStream out = new ByteArrayOutputStream(Math.max(64, length / 2));
-        try (OutputStream c = this == LZ4
-                ? new LZ4FrameOutputStream(
-                        out,
-                        LZ4FrameOutputStream.BLOCKSIZE.SIZE_4MB,
-                        LZ4FrameOutputStream.FLG.Bits.BLOCK_INDEPENDENCE,
-                        LZ4FrameOutputStream.FLG.Bits.CONTENT_CHECKSUM)
-                : new GZIPOutputStream(out, 64 << 10)) {
+        try (OutputStream c = new GZIPOutputStream(out, 64 << 10)) {
             c.write(data, 0, length);
         }
         return out.toByteArray();
@@ -85,9 +77,7 @@ enum Compression {
                 throw new IOException("cannot decompress lz4 data: " + e.getMessage(), e);
             }
         }
-        try (InputStream in = actual == LZ4
-                ? new LZ4FrameInputStream(new ByteArrayInputStream(stored))
-                : new GZIPInputStream(new ByteArrayInputStream(stored), 64 << 10)) {
+        try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(stored), 64 << 10)) {
             int n = in.readNBytes(dst, 0, dst.length);
             if (in.read() >= 0) {
                 throw new IOException("the block decompresses to more than " + dst.length + " bytes");

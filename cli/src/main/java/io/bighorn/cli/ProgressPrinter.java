@@ -27,6 +27,8 @@ final class ProgressPrinter implements Progress, AutoCloseable {
         this.terminal = terminal;
     }
 
+    // the null check matters when the JDK runs with the java.base console provider
+    @SuppressWarnings("SystemConsoleNull")
     static ProgressPrinter forStderr(String what, boolean quiet) {
         return new ProgressPrinter(
                 what,
