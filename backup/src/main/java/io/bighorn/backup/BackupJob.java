@@ -46,7 +46,7 @@ final class BackupJob {
     private final SnapshotSource source;
     private final BackupOptions options;
     private final Progress progress;
-    private final java.time.Duration lockSettle;
+    private final Locks.Timing lockTiming;
 
     private final AtomicLong changed = new AtomicLong();
     private final AtomicLong uploaded = new AtomicLong();
@@ -67,8 +67,8 @@ final class BackupJob {
             SnapshotSource source,
             BackupOptions options,
             Progress progress,
-            java.time.Duration lockSettle) {
-        this.lockSettle = lockSettle;
+            Locks.Timing lockTiming) {
+        this.lockTiming = lockTiming;
         this.transfers = new Semaphore(options.concurrency());
         this.store = store;
         this.volume = Layout.checkName("volume", volume);
@@ -84,7 +84,7 @@ final class BackupJob {
     BackupResult run() throws IOException {
         long started = System.nanoTime();
         Locks.Held[] held = {null};
-        try (Locks.Pending pending = Locks.begin(store, volume, Locks.BACKUP, lockSettle)) {
+        try (Locks.Pending pending = Locks.begin(store, volume, Locks.BACKUP, lockTiming)) {
             Instant now = options.clock().instant();
             VolumeConfig existingVolume = loadVolume();
             VolumeConfig vol = existingVolume != null ? existingVolume : newVolume(now);

@@ -23,16 +23,21 @@ import java.util.concurrent.Future;
  */
 public final class Backupstore implements AutoCloseable {
     private final BackupStore store;
-    private final Duration lockSettle;
+    private final Locks.Timing lockTiming;
 
+    /** A store whose new locks settle for {@code lockSettle} (Longhorn: 2 s; tests: less). */
     public Backupstore(BackupStore store, Duration lockSettle) {
+        this(store, new Locks.Timing(lockSettle, Locks.REFRESH));
+    }
+
+    Backupstore(BackupStore store, Locks.Timing lockTiming) {
         this.store = store;
-        this.lockSettle = lockSettle;
+        this.lockTiming = lockTiming;
     }
 
     /** Opens the target at {@code url} with S3 settings from {@code env} (see {@link BackupTarget#open}). */
     public static Backupstore open(String url, Map<String, String> env) {
-        return new Backupstore(BackupTarget.open(url, env), Locks.DEFAULT_SETTLE);
+        return new Backupstore(BackupTarget.open(url, env), Locks.Timing.DEFAULT);
     }
 
     public String url() {
@@ -46,7 +51,7 @@ public final class Backupstore implements AutoCloseable {
     /** Backs up {@code source}'s snapshot into backup volume {@code volume}. */
     public BackupResult backup(String volume, SnapshotSource source, BackupOptions options, Progress progress)
             throws IOException {
-        return new BackupJob(store, volume, source, options, progress, lockSettle).run();
+        return new BackupJob(store, volume, source, options, progress, lockTiming).run();
     }
 
     /** The backup volumes' names, sorted. */
@@ -113,7 +118,7 @@ public final class Backupstore implements AutoCloseable {
     public RestoreResult restore(
             String volume, String backup, String from, RestoreSink sink, int concurrency, Progress progress)
             throws IOException {
-        try (Locks.Held lock = Locks.acquire(store, volume, Locks.RESTORE, lockSettle)) {
+        try (Locks.Held lock = Locks.acquire(store, volume, Locks.RESTORE, lockTiming)) {
             VolumeConfig vol = volume(volume);
             BackupConfig target = backup(volume, backup);
             if (!target.complete()) {
@@ -133,7 +138,7 @@ public final class Backupstore implements AutoCloseable {
      */
     public DeleteResult delete(String volume, String backup) throws IOException {
         String cfg = Layout.backupCfg(Layout.checkName("volume", volume), Layout.checkName("backup", backup));
-        try (Locks.Held lock = Locks.acquire(store, volume, Locks.DELETION, lockSettle)) {
+        try (Locks.Held lock = Locks.acquire(store, volume, Locks.DELETION, lockTiming)) {
             if (!store.exists(cfg)) {
                 throw new NoSuchFileException("no backup " + backup + " of volume " + volume + " at " + store.url());
             }
@@ -221,7 +226,7 @@ public final class Backupstore implements AutoCloseable {
     /** Deletes a whole backup volume: every backup and block of it. */
     public void deleteVolume(String volume) throws IOException {
         volume(volume);
-        try (Locks.Held lock = Locks.acquire(store, volume, Locks.DELETION, lockSettle)) {
+        try (Locks.Held lock = Locks.acquire(store, volume, Locks.DELETION, lockTiming)) {
             store.delete(Layout.volumeCfg(volume));
             store.deleteAll(Layout.backupsDir(volume));
             store.deleteAll(Layout.blocksDir(volume));

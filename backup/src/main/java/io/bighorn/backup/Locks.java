@@ -28,6 +28,12 @@ final class Locks {
     static final int DELETION = 2;
     static final Duration DEFAULT_SETTLE = Duration.ofSeconds(2);
     static final Duration REFRESH = Duration.ofSeconds(60);
+
+    /** How long a new lock settles before the check, and how often a held one is rewritten. */
+    record Timing(Duration settle, Duration refresh) {
+        static final Timing DEFAULT = new Timing(DEFAULT_SETTLE, REFRESH);
+    }
+
     static final Duration EXPIRY = Duration.ofSeconds(150);
 
     private static final ScheduledExecutorService REFRESHER = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -53,7 +59,7 @@ final class Locks {
         private final String path;
         private final ScheduledFuture<?> refresh;
 
-        private Held(BackupStore store, String path, byte[] json) {
+        private Held(BackupStore store, String path, byte[] json, Duration period) {
             this.store = store;
             this.path = path;
             this.refresh = REFRESHER.scheduleAtFixedRate(
@@ -64,8 +70,8 @@ final class Locks {
                             // the next refresh tries again; the operation's own writes fail if the store is gone
                         }
                     },
-                    REFRESH.toMillis(),
-                    REFRESH.toMillis(),
+                    period.toMillis(),
+                    period.toMillis(),
                     TimeUnit.MILLISECONDS);
         }
 
@@ -76,19 +82,26 @@ final class Locks {
         }
     }
 
-    static Held acquire(BackupStore store, String volume, int type, Duration settle) throws IOException {
-        try (Pending p = begin(store, volume, type, settle)) {
+    static Held acquire(BackupStore store, String volume, int type, Timing timing) throws IOException {
+        try (Pending p = begin(store, volume, type, timing)) {
             return p.confirm();
         }
     }
 
     /** Writes a lock file; {@link Pending#confirm} finishes acquiring it, closing first gives it up. */
-    static Pending begin(BackupStore store, String volume, int type, Duration settle) throws IOException {
+    static Pending begin(BackupStore store, String volume, int type, Timing timing) throws IOException {
         String name =
                 "lock-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
         String path = Layout.locksDir(volume) + "/" + name + Layout.LOCK_SUFFIX;
         store.write(path, json(name, type, false));
-        return new Pending(store, volume, type, name, path, System.nanoTime() + settle.toNanos());
+        return new Pending(
+                store,
+                volume,
+                type,
+                name,
+                path,
+                System.nanoTime() + timing.settle().toNanos(),
+                timing);
     }
 
     /** A lock file written, not yet checked against the others. */
@@ -99,9 +112,12 @@ final class Locks {
         private final String name;
         private final String path;
         private final long settledAt;
+        private final Timing timing;
         private boolean confirmed;
 
-        private Pending(BackupStore store, String volume, int type, String name, String path, long settledAt) {
+        private Pending(
+                BackupStore store, String volume, int type, String name, String path, long settledAt, Timing timing) {
+            this.timing = timing;
             this.store = store;
             this.volume = volume;
             this.type = type;
@@ -153,7 +169,7 @@ final class Locks {
             }
             store.write(path, json(name, type, true));
             confirmed = true;
-            return new Held(store, path, json(name, type, true));
+            return new Held(store, path, json(name, type, true), timing.refresh());
         }
 
         @Override

@@ -196,6 +196,27 @@ class DeleteAndLockTest {
     }
 
     @Test
+    void aHeldLockIsRewrittenSoItDoesNotExpireUnderALongBackup() throws Exception {
+        try (Backupstore bs = target("t")) {
+            Locks.Timing fast = new Locks.Timing(Duration.ZERO, Duration.ofMillis(100));
+            try (Locks.Held held = Locks.acquire(bs.store(), "vol1", Locks.BACKUP, fast)) {
+                Path dir = tmp.resolve("t").resolve(Layout.locksDir("vol1"));
+                Path lock;
+                try (var files = Files.list(dir)) {
+                    lock = files.findFirst().orElseThrow();
+                }
+                Files.setLastModifiedTime(lock, FileTime.from(Instant.now().minus(Duration.ofHours(1))));
+                org.awaitility.Awaitility.await()
+                        .atMost(Duration.ofSeconds(30))
+                        .until(() -> Files.getLastModifiedTime(lock)
+                                .toInstant()
+                                .isAfter(Instant.now().minus(Duration.ofMinutes(1))));
+                assertThat(Files.readString(lock)).contains("\"Type\":1").contains("\"Acquired\":true");
+            }
+        }
+    }
+
+    @Test
     void badInputGetsAClearErrorAndChangesNothing() throws IOException {
         assertThatThrownBy(() -> Backupstore.open("ftp://host/x", Map.of()))
                 .isInstanceOf(IllegalArgumentException.class)
