@@ -8,6 +8,8 @@ final class Protocol {
     static final long NBDMAGIC = 0x4e42444d41474943L;
     static final long IHAVEOPT = 0x49484156454F5054L;
     static final long OPTION_REPLY_MAGIC = 0x3e889045565a9L;
+    /** What an oldstyle server sends instead of IHAVEOPT (not supported by {@link NbdClient}). */
+    static final long OLDSTYLE_MAGIC = 0x00420281861253L;
 
     static final int FLAG_FIXED_NEWSTYLE = 1;
     static final int FLAG_NO_ZEROES = 1 << 1;
@@ -31,7 +33,12 @@ final class Protocol {
     static final int REP_ERR_UNSUP = 0x80000000 | 1;
     static final int REP_ERR_POLICY = 0x80000000 | 2;
     static final int REP_ERR_INVALID = 0x80000000 | 3;
+    static final int REP_ERR_PLATFORM = 0x80000000 | 4;
+    static final int REP_ERR_TLS_REQD = 0x80000000 | 5;
     static final int REP_ERR_UNKNOWN = 0x80000000 | 6;
+    static final int REP_ERR_SHUTDOWN = 0x80000000 | 7;
+    static final int REP_ERR_BLOCK_SIZE_REQD = 0x80000000 | 8;
+    static final int REP_ERR_TOO_BIG = 0x80000000 | 9;
 
     static final int INFO_EXPORT = 0;
     static final int INFO_NAME = 1;
@@ -40,6 +47,7 @@ final class Protocol {
 
     // ---- transmission flags ----
     static final int FLAG_HAS_FLAGS = 1;
+    static final int FLAG_READ_ONLY = 1 << 1;
     static final int FLAG_SEND_FLUSH = 1 << 2;
     static final int FLAG_SEND_FUA = 1 << 3;
     static final int FLAG_SEND_TRIM = 1 << 5;
@@ -81,9 +89,11 @@ final class Protocol {
     // ---- errors ----
     static final int EPERM = 1;
     static final int EIO = 5;
+    static final int ENOMEM = 12;
     static final int EINVAL = 22;
     static final int ENOSPC = 28;
     static final int EOVERFLOW = 75;
+    static final int ENOTSUP = 95;
     static final int ESHUTDOWN = 108;
 
     // ---- this server's limits ----
