@@ -53,6 +53,17 @@ class NbdClientIT {
         }
     }
 
+    /** Starts nbdkit in the foreground on a free loopback port with {@code args}; its URL. */
+    private String nbdkit(String... args) throws IOException {
+        String nbdkit = Tools.require("nbdkit");
+        int port = freePort();
+        List<String> command = new ArrayList<>(
+                List.of(nbdkit, "-f", "--exit-with-parent", "-i", "127.0.0.1", "-p", Integer.toString(port)));
+        command.addAll(List.of(args));
+        serve(port, command.toArray(String[]::new));
+        return "nbd://127.0.0.1:" + port + "/";
+    }
+
     /** Starts a server program and waits until it accepts connections on {@code port}. */
     private void serve(int port, String... command) throws IOException {
         Path log = Files.createTempFile(dir, "server", ".log");
@@ -142,21 +153,8 @@ class NbdClientIT {
 
     @Test
     void nbdkitMemoryTakesWritesThatNbdcopyReadsBack() throws Exception {
-        String nbdkit = Tools.require("nbdkit");
         String nbdcopy = Tools.require("nbdcopy");
-        int port = freePort();
-        serve(
-                port,
-                nbdkit,
-                "-f",
-                "--exit-with-parent",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                Integer.toString(port),
-                "memory",
-                "36M");
-        String url = "nbd://127.0.0.1:" + port + "/";
+        String url = nbdkit("memory", "36M");
         byte[] expected = random(36 << 20, 2);
         try (NbdClient c = NbdClient.connect(url)) {
             assertThat(c.size()).isEqualTo(36L << 20);
@@ -175,21 +173,8 @@ class NbdClientIT {
 
     @Test
     void aReadOnlyExportSaysSoAndWritesFailWithEperm() throws Exception {
-        String nbdkit = Tools.require("nbdkit");
-        int port = freePort();
-        serve(
-                port,
-                nbdkit,
-                "-f",
-                "--exit-with-parent",
-                "-r",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                Integer.toString(port),
-                "memory",
-                "1M");
-        try (NbdClient c = NbdClient.connect("nbd://127.0.0.1:" + port + "/")) {
+        String url = nbdkit("-r", "memory", "1M");
+        try (NbdClient c = NbdClient.connect(url)) {
             assertThat(c.readOnly()).isTrue();
             assertThatThrownBy(() -> c.write(0, new byte[4096], 0, 4096))
                     .isInstanceOf(IOException.class)
@@ -203,10 +188,8 @@ class NbdClientIT {
 
     @Test
     void aFullDeviceIsEnospc() throws Exception {
-        String nbdkit = Tools.require("nbdkit");
-        int port = freePort();
-        serve(port, nbdkit, "-f", "--exit-with-parent", "-i", "127.0.0.1", "-p", Integer.toString(port), "full", "1M");
-        try (NbdClient c = NbdClient.connect("nbd://127.0.0.1:" + port + "/")) {
+        String url = nbdkit("full", "1M");
+        try (NbdClient c = NbdClient.connect(url)) {
             assertThatThrownBy(() -> c.write(512, new byte[512], 0, 512))
                     .isInstanceOf(IOException.class)
                     .hasMessageContaining("ENOSPC (28)");
@@ -215,21 +198,8 @@ class NbdClientIT {
 
     @Test
     void withoutWriteZeroesZerosAreWritten() throws Exception {
-        String nbdkit = Tools.require("nbdkit");
-        int port = freePort();
-        serve(
-                port,
-                nbdkit,
-                "-f",
-                "--exit-with-parent",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                Integer.toString(port),
-                "--filter=nozero",
-                "memory",
-                "16M");
-        try (NbdClient c = NbdClient.connect("nbd://127.0.0.1:" + port + "/")) {
+        String url = nbdkit("--filter=nozero", "memory", "16M");
+        try (NbdClient c = NbdClient.connect(url)) {
             assertThat(c.canWriteZeroes()).isFalse();
             byte[] data = random(16 << 20, 3);
             c.write(0, data, 0, data.length);
@@ -243,22 +213,9 @@ class NbdClientIT {
 
     @Test
     void aServerWithoutTheFixedHandshakeGetsExportName() throws Exception {
-        String nbdkit = Tools.require("nbdkit");
-        int port = freePort();
         // no FIXED_NEWSTYLE and no NO_ZEROES: plain newstyle, NBD_OPT_EXPORT_NAME and the 124 zero bytes
-        serve(
-                port,
-                nbdkit,
-                "-f",
-                "--exit-with-parent",
-                "--mask-handshake=0",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                Integer.toString(port),
-                "memory",
-                "2M");
-        try (NbdClient c = NbdClient.connect("nbd://127.0.0.1:" + port + "/")) {
+        String url = nbdkit("--mask-handshake=0", "memory", "2M");
+        try (NbdClient c = NbdClient.connect(url)) {
             assertThat(c.size()).isEqualTo(2L << 20);
             byte[] data = random(64 << 10, 4);
             c.write(4096, data, 0, data.length);
