@@ -445,7 +445,7 @@ final class BackupCommand implements Runnable {
                         + " is incomplete (in progress, or it failed)");
             }
             long needed = store.volume(u.volume()).size();
-            try (NbdRestoreSink sink = new NbdRestoreSink(nbd, concurrency)) {
+            try (NbdRestoreSink sink = new NbdRestoreSink(nbd)) {
                 if (sink.size() < needed) {
                     throw new IllegalArgumentException(nbd + " holds " + sink.size() + " bytes; backup " + u.backup()
                             + " needs " + needed + ": expand the volume first");
