@@ -1,0 +1,2 @@
+/** The control plane: desired state, scheduling, reconciliation and the REST API. */
+package io.bighorn.manager;
