@@ -22,6 +22,7 @@ import io.bighorn.control.v1.SalvageRequest;
 import io.bighorn.control.v1.Snapshot;
 import io.bighorn.dataplane.blockdev.NoSpaceException;
 import io.bighorn.dataplane.engine.Engine;
+import io.bighorn.dataplane.engine.IoCounters;
 import io.bighorn.dataplane.engine.NoHealthyReplicaException;
 import io.bighorn.dataplane.engine.ReplicaState;
 import io.bighorn.dataplane.replica.ReplicaConnector;
@@ -84,6 +85,13 @@ final class EngineControlService extends EngineControlGrpc.EngineControlImplBase
                 .setFrontendClients(info.frontendClients())
                 .setDecision(info.decision())
                 .setFrontend(frontend);
+        IoCounters.Totals io = engine.ioTotals();
+        b.setReadOps(io.readOps())
+                .setReadBytes(io.readBytes())
+                .setReadNanos(io.readNanos())
+                .setWriteOps(io.writeOps())
+                .setWriteBytes(io.writeBytes())
+                .setWriteNanos(io.writeNanos());
         for (ReplicaState r : info.replicas()) {
             b.addReplicas(Replica.newBuilder()
                     .setAddress(r.address())

@@ -65,6 +65,7 @@ public final class Engine implements BlockDevice {
 
     private final String volume;
     private final FanOut fanOut;
+    private final IoCounters counters = new IoCounters();
     /** One platform thread that sends the flush of FUA writes. */
     private final ExecutorService followUps;
     /** Regions written while a replica was not; see {@link WriteIntents}. */
@@ -224,6 +225,11 @@ public final class Engine implements BlockDevice {
         return size;
     }
 
+    /** Totals of the reads and writes served so far. */
+    public IoCounters.Totals ioTotals() {
+        return counters.totals();
+    }
+
     public EngineInfo info() {
         return new EngineInfo(
                 volume,
@@ -238,10 +244,12 @@ public final class Engine implements BlockDevice {
 
     @Override
     public void read(long offset, MemorySegment dst) throws IOException {
+        long start = System.nanoTime();
         io.lock();
         try {
             check(offset, dst.byteSize());
             fanOut.fromOne("read", e -> e.read(offset, dst));
+            counters.read(dst.byteSize(), start);
         } finally {
             io.unlock();
         }
@@ -249,6 +257,7 @@ public final class Engine implements BlockDevice {
 
     @Override
     public void write(long offset, MemorySegment src, boolean fua) throws IOException {
+        long start = System.nanoTime();
         io.lock();
         try {
             check(offset, src.byteSize());
@@ -256,6 +265,7 @@ public final class Engine implements BlockDevice {
             if (fua) {
                 flushAll();
             }
+            counters.write(src.byteSize(), start);
         } finally {
             io.unlock();
         }
@@ -267,23 +277,35 @@ public final class Engine implements BlockDevice {
      */
     @Override
     public CompletableFuture<Void> readAsync(long offset, MemorySegment dst) {
-        return gated(offset, dst.byteSize(), () -> fanOut.fromOneAsync("read", e -> e.read(offset, dst)));
+        long start = System.nanoTime();
+        return gated(offset, dst.byteSize(), () -> fanOut.fromOneAsync("read", e -> e.read(offset, dst)))
+                .whenComplete((v, t) -> {
+                    if (t == null) {
+                        counters.read(dst.byteSize(), start);
+                    }
+                });
     }
 
     /** {@link #write} with no thread of its own; see {@link #readAsync}. */
     @Override
     public CompletableFuture<Void> writeAsync(long offset, MemorySegment src, boolean fua) {
+        long start = System.nanoTime();
         return gated(offset, src.byteSize(), () -> {
-            CompletableFuture<Void> written =
-                    fanOut.toAllAsync("write", offset, src.byteSize(), e -> e.write(epoch, offset, src));
-            if (!fua) {
-                return written;
-            }
-            // Not on the reply thread that completed the write: it must never block sending to a replica.
-            // Nor on a virtual thread: its blocking send would turn the connection non-blocking for good,
-            // and every wait of the connection's reader would then cost three system calls.
-            return written.thenComposeAsync(v -> flushAllAsync(), followUps);
-        });
+                    CompletableFuture<Void> written =
+                            fanOut.toAllAsync("write", offset, src.byteSize(), e -> e.write(epoch, offset, src));
+                    if (!fua) {
+                        return written;
+                    }
+                    // Not on the reply thread that completed the write: it must never block sending to a replica.
+                    // Nor on a virtual thread: its blocking send would turn the connection non-blocking for good,
+                    // and every wait of the connection's reader would then cost three system calls.
+                    return written.thenComposeAsync(v -> flushAllAsync(), followUps);
+                })
+                .whenComplete((v, t) -> {
+                    if (t == null) {
+                        counters.write(src.byteSize(), start);
+                    }
+                });
     }
 
     @Override

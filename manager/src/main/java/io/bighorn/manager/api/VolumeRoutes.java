@@ -1,0 +1,327 @@
+package io.bighorn.manager.api;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.bighorn.common.Names;
+import io.bighorn.common.Sizes;
+import io.bighorn.control.ControlException;
+import io.bighorn.control.v1.Snapshot;
+import io.bighorn.manager.api.ApiServer.Response;
+import io.bighorn.manager.model.Kind;
+import io.bighorn.manager.model.Meta;
+import io.bighorn.manager.model.Replica;
+import io.bighorn.manager.model.Volume;
+import io.bighorn.manager.reconcile.VolumeStates;
+import io.bighorn.manager.reconcile.VolumeStates.Action;
+import io.bighorn.manager.settings.Settings;
+import io.bighorn.manager.store.Json;
+import io.bighorn.manager.store.Store;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/** {@code /v1/volumes}: create, list, get, delete, the state-gated actions, and snapshots. */
+final class VolumeRoutes {
+    /** Volume sizes are rounded up to this, the backup block size. */
+    static final long ALIGN = 2L << 20;
+
+    static final int MAX_NAME = 40;
+
+    private final Store store;
+    private final Settings settings;
+    private final Operations ops;
+
+    VolumeRoutes(Store store, Settings settings, Operations ops) {
+        this.store = store;
+        this.settings = settings;
+        this.ops = ops;
+    }
+
+    Response handle(Request r) {
+        String name = r.segment(2);
+        if (name == null) {
+            if (r.method().equals("POST")) {
+                return Response.json(201, view(create(r.body())));
+            }
+            V1Routes.method(r, "GET", "POST");
+            return Response.json(
+                    200,
+                    Map.of(
+                            "data",
+                            store.list(Kind.VOLUME).stream().map(this::view).toList()));
+        }
+        Volume v = ops.volume(name);
+        String sub = r.segment(3);
+        if ("snapshots".equals(sub)) {
+            return snapshots(r, v);
+        }
+        if ("replicas".equals(sub)) {
+            V1Routes.method(r, "GET");
+            return Response.json(200, Map.of("data", replicas(v)));
+        }
+        if (sub != null) {
+            throw ApiException.notFound("no such path under volume " + name + ": " + sub);
+        }
+        return switch (r.method()) {
+            case "GET" -> Response.json(200, view(v));
+            case "DELETE" -> {
+                ops.require(v, Action.DELETE);
+                Volume deleting =
+                        store.update(Kind.VOLUME, v.withMeta(v.meta().withDeletionRequestedAt(Instant.now())));
+                yield Response.json(202, view(deleting));
+            }
+            case "POST" -> Response.json(202, view(action(r, v)));
+            default -> {
+                V1Routes.method(r, "GET", "POST", "DELETE");
+                throw new AssertionError();
+            }
+        };
+    }
+
+    private Volume create(JsonNode body) {
+        Set<String> known =
+                Set.of("name", "size", "numberOfReplicas", "dataLocality", "nodeSelector", "diskSelector", "labels");
+        body.fieldNames().forEachRemaining(f -> {
+            if (!known.contains(f)) {
+                throw ApiException.badRequest("unknown field '" + f + "'; a volume takes " + known);
+            }
+        });
+        String name = text(body, "name");
+        if (name == null) {
+            throw ApiException.badRequest("field 'name' is required");
+        }
+        Names.require("volume name", name);
+        if (name.length() > MAX_NAME) {
+            throw ApiException.badRequest("invalid volume name '" + name + "': at most " + MAX_NAME + " characters");
+        }
+        long size = size(body.get("size"));
+        int replicas = body.has("numberOfReplicas")
+                ? replicaCount(body.get("numberOfReplicas"))
+                : (int) settings.number(Settings.DEFAULT_REPLICA_COUNT);
+        String locality = text(body, "dataLocality");
+        if (locality == null) {
+            locality = settings.value(Settings.DEFAULT_DATA_LOCALITY);
+        }
+        if (!List.of("disabled", "best-effort").contains(locality)) {
+            throw ApiException.badRequest("dataLocality must be disabled or best-effort, not '" + locality + "'");
+        }
+        Set<String> nodeSelector =
+                body.has("nodeSelector") ? V1Routes.tags(body.get("nodeSelector"), "nodeSelector") : Set.of();
+        Set<String> diskSelector =
+                body.has("diskSelector") ? V1Routes.tags(body.get("diskSelector"), "diskSelector") : Set.of();
+        Map<String, String> labels = new HashMap<>();
+        if (body.has("labels")) {
+            if (!body.get("labels").isObject()) {
+                throw ApiException.badRequest("labels must be an object of strings");
+            }
+            body.get("labels")
+                    .properties()
+                    .forEach(e -> labels.put(e.getKey(), e.getValue().asText()));
+        }
+        return store.create(
+                Kind.VOLUME,
+                new Volume(
+                        Meta.named(name).withLabels(labels),
+                        new Volume.Spec(size, replicas, locality, nodeSelector, diskSelector, ""),
+                        Volume.Status.initial()));
+    }
+
+    private static String text(JsonNode body, String field) {
+        JsonNode n = body.get(field);
+        if (n == null || n.isNull()) {
+            return null;
+        }
+        if (!n.isTextual()) {
+            throw ApiException.badRequest("field '" + field + "' must be a string");
+        }
+        return n.asText();
+    }
+
+    /** A size in bytes or with a unit ("10Gi", "512M"), rounded up to 2 MiB. */
+    static long size(JsonNode n) {
+        if (n == null || n.isNull()) {
+            throw ApiException.badRequest("field 'size' is required (bytes, or with a unit: 10Gi)");
+        }
+        long bytes;
+        try {
+            bytes = n.isIntegralNumber() ? n.asLong() : Sizes.parse(n.asText());
+        } catch (IllegalArgumentException e) {
+            throw ApiException.badRequest("invalid size " + n + ": " + e.getMessage());
+        }
+        if (bytes <= 0) {
+            throw ApiException.badRequest("invalid size " + n + ": must be more than 0");
+        }
+        if (bytes > (1L << 50) - ALIGN) {
+            throw ApiException.badRequest("invalid size " + n + ": at most 1 PiB");
+        }
+        return (bytes + ALIGN - 1) / ALIGN * ALIGN;
+    }
+
+    private static int replicaCount(JsonNode n) {
+        return replicaCount(n, "numberOfReplicas");
+    }
+
+    private static int replicaCount(JsonNode n, String field) {
+        if (!n.isIntegralNumber() || n.asInt() < 1 || n.asInt() > 20) {
+            throw ApiException.badRequest(field + " must be an integer from 1 to 20, not " + n);
+        }
+        return n.asInt();
+    }
+
+    private Volume action(Request r, Volume v) {
+        String action = r.query().get("action");
+        if (action == null) {
+            throw ApiException.badRequest("POST on a volume needs ?action=attach|detach|expand|updateReplicaCount");
+        }
+        return switch (action) {
+            case "attach" -> {
+                ops.require(v, Action.ATTACH);
+                String node = r.requireText("node");
+                var n = store.get(Kind.NODE, node)
+                        .orElseThrow(() -> ApiException.badRequest("node '" + node + "' does not exist"));
+                if (!n.status().ready()) {
+                    throw ApiException.invalidState("node '" + node + "' is down");
+                }
+                if (!v.spec().nodeId().isEmpty() && !v.spec().nodeId().equals(node)) {
+                    throw ApiException.invalidState("volume '" + v.name() + "' is attached to "
+                            + v.spec().nodeId() + ": detach it first");
+                }
+                yield store.update(Kind.VOLUME, v.withSpec(v.spec().withNodeId(node)));
+            }
+            case "detach" -> {
+                ops.require(v, Action.DETACH);
+                yield store.update(Kind.VOLUME, v.withSpec(v.spec().withNodeId("")));
+            }
+            case "expand" -> {
+                ops.require(v, Action.EXPAND);
+                long size = size(r.body().get("size"));
+                if (size < v.spec().size()) {
+                    throw ApiException.badRequest("volume '" + v.name() + "' is "
+                            + Sizes.format(v.spec().size()) + ": it can only grow, not shrink to "
+                            + Sizes.format(size));
+                }
+                yield store.update(Kind.VOLUME, v.withSpec(v.spec().withSize(size)));
+            }
+            case "updateReplicaCount" -> {
+                ops.require(v, Action.UPDATE_REPLICA_COUNT);
+                JsonNode n = r.body().get("replicaCount");
+                if (n == null) {
+                    throw ApiException.badRequest("field 'replicaCount' is required");
+                }
+                yield store.update(
+                        Kind.VOLUME, v.withSpec(v.spec().withNumberOfReplicas(replicaCount(n, "replicaCount"))));
+            }
+            default ->
+                throw ApiException.badRequest(
+                        "unknown action '" + action + "'; a volume takes attach, detach, expand, updateReplicaCount");
+        };
+    }
+
+    private Response snapshots(Request r, Volume v) {
+        String snap = r.segment(4);
+        if (snap == null) {
+            if (r.method().equals("POST")) {
+                ops.require(v, Action.SNAPSHOT);
+                String name = r.text("name");
+                String snapName = name == null
+                        ? "snap-"
+                                + Instant.now()
+                                        .atOffset(ZoneOffset.UTC)
+                                        .toString()
+                                        .replaceAll("[^0-9]", "")
+                                        .substring(0, 14)
+                        : Names.require("snapshot name", name);
+                Map<String, String> labels = new HashMap<>();
+                if (r.body().has("labels")) {
+                    r.body()
+                            .get("labels")
+                            .properties()
+                            .forEach(e -> labels.put(e.getKey(), e.getValue().asText()));
+                }
+                return Response.json(201, snapshot(engine(() -> ops.engine(v).createSnapshot(snapName, labels))));
+            }
+            V1Routes.method(r, "GET", "POST");
+            ops.require(v, Action.SNAPSHOT);
+            List<Snapshot> list = engine(() -> ops.engine(v).listSnapshots());
+            return Response.json(
+                    200,
+                    Map.of("data", list.stream().map(VolumeRoutes::snapshot).toList()));
+        }
+        ops.require(v, Action.SNAPSHOT);
+        switch (r.method()) {
+            case "DELETE" -> {
+                engine(() -> {
+                    ops.engine(v).deleteSnapshot(snap);
+                    return ops.engine(v).purge();
+                });
+                return new Response(204, "application/json", new byte[0]);
+            }
+            case "POST" -> {
+                if (!"revert".equals(r.query().get("action"))) {
+                    throw ApiException.badRequest("POST on a snapshot needs ?action=revert");
+                }
+                ops.require(v, Action.REVERT);
+                engine(() -> {
+                    ops.engine(v).revert(snap);
+                    return null;
+                });
+                return Response.json(202, view(v));
+            }
+            default -> {
+                V1Routes.method(r, "DELETE", "POST");
+                throw new AssertionError();
+            }
+        }
+    }
+
+    private static <T> T engine(Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (ControlException e) {
+            throw V1Routes.engineError(e);
+        }
+    }
+
+    private static ObjectNode snapshot(Snapshot s) {
+        ObjectNode o = Json.MAPPER
+                .createObjectNode()
+                .put("name", s.getName())
+                .put("parent", s.getParent())
+                .put("created", s.getCreated())
+                .put("size", s.getAllocatedBytes())
+                .put("removed", s.getRemoved())
+                .put("userCreated", s.getUserCreated());
+        o.set("children", Json.MAPPER.valueToTree(s.getChildrenList()));
+        o.set("labels", Json.MAPPER.valueToTree(s.getLabelsMap()));
+        return o;
+    }
+
+    private List<Replica> replicas(Volume v) {
+        return store.list(Kind.REPLICA).stream()
+                .filter(x -> x.spec().volume().equals(v.name()))
+                .toList();
+    }
+
+    /** The volume as the API shows it: the object, its replicas, and the actions its state allows. */
+    private ObjectNode view(Volume v) {
+        ObjectNode o = Json.MAPPER.valueToTree(v);
+        o.set("replicas", Json.MAPPER.valueToTree(replicas(v)));
+        store.get(Kind.ENGINE, io.bighorn.manager.reconcile.VolumeController.engineName(v.name()))
+                .ifPresent(e -> o.set("engine", Json.MAPPER.valueToTree(e)));
+        o.set(
+                "actions",
+                Json.MAPPER.valueToTree(
+                        v.meta().deleting()
+                                ? List.of()
+                                : VolumeStates.allowed(v.status().state()).stream()
+                                        .map(a -> a.name().toLowerCase(Locale.ROOT))
+                                        .sorted()
+                                        .toList()));
+        return o;
+    }
+}

@@ -1,0 +1,17 @@
+package io.bighorn.manager.model;
+
+/** The kinds of stored objects, each with its record type; a closed set. */
+public record Kind<R extends Resource<R>>(String name, Class<R> type) {
+    public static final Kind<Volume> VOLUME = new Kind<>("Volume", Volume.class);
+    public static final Kind<Replica> REPLICA = new Kind<>("Replica", Replica.class);
+    public static final Kind<Engine> ENGINE = new Kind<>("Engine", Engine.class);
+    public static final Kind<Node> NODE = new Kind<>("Node", Node.class);
+    public static final Kind<Setting> SETTING = new Kind<>("Setting", Setting.class);
+
+    public static final java.util.List<Kind<?>> ALL = java.util.List.of(VOLUME, REPLICA, ENGINE, NODE, SETTING);
+
+    @Override
+    public String toString() {
+        return name;
+    }
+}

@@ -1,0 +1,25 @@
+package io.bighorn.manager.reconcile;
+
+import io.bighorn.agent.v1.Instance;
+import io.bighorn.agent.v1.NodeInfo;
+import java.util.List;
+
+/** The calls the manager makes to one node's agent (each idempotent); errors are runtime exceptions. */
+public interface AgentApi {
+    NodeInfo getNode();
+
+    Instance createReplica(String name, String volume, long size, String disk);
+
+    Instance stopReplica(String name);
+
+    void deleteReplica(String name);
+
+    Instance startEngine(String name, String volume, long size, List<String> replicaAddresses, int timeoutSeconds);
+
+    Instance stopEngine(String name);
+
+    /** Reaches a node's agent at its gRPC address. */
+    interface Connector {
+        AgentApi connect(String address);
+    }
+}

@@ -1,0 +1,3 @@
+package io.bighorn.manager.scheduler;
+
+public record ExistingReplica(String node, String disk) {}

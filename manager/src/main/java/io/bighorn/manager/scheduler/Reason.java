@@ -1,0 +1,3 @@
+package io.bighorn.manager.scheduler;
+
+public record Reason(ReasonCode code, String message) {}

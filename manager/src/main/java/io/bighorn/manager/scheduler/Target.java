@@ -1,0 +1,3 @@
+package io.bighorn.manager.scheduler;
+
+public record Target(String node, String disk) {}
