@@ -21,10 +21,15 @@ import picocli.CommandLine.Spec;
         scope = ScopeType.INHERIT,
         subcommands = {
             ServerCommand.class,
+            AgentCommand.class,
             ReplicaCommand.class,
             EngineCommand.class,
             CtlCommand.class,
-            BackupCommand.class
+            BackupCommand.class,
+            VolumeCommand.class,
+            SnapshotCommand.class,
+            NodeCommand.class,
+            SettingCommand.class
         })
 public final class Main implements Runnable {
 

@@ -31,9 +31,15 @@ public final class ControlClient implements AutoCloseable {
 
     /** Connects to {@code target}, {@code HOST:PORT}. */
     public ControlClient(String target) {
+        this(target, null);
+    }
+
+    /** Connects to {@code target}, each call carrying {@code credentials} (null: none). */
+    public ControlClient(String target, io.grpc.CallCredentials credentials) {
         this.target = target;
         this.channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
-        this.stub = EngineControlGrpc.newBlockingStub(channel);
+        EngineControlGrpc.EngineControlBlockingStub s = EngineControlGrpc.newBlockingStub(channel);
+        this.stub = credentials == null ? s : s.withCallCredentials(credentials);
     }
 
     private <T> T call(Supplier<T> call) {

@@ -3,6 +3,8 @@ package io.bighorn.control;
 import io.bighorn.dataplane.engine.Engine;
 import io.bighorn.dataplane.replica.ReplicaConnector;
 import io.grpc.Server;
+import io.grpc.ServerInterceptor;
+import io.grpc.ServerInterceptors;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -28,10 +30,22 @@ public final class ControlServer implements AutoCloseable {
      */
     public static ControlServer start(
             InetSocketAddress address, Engine engine, String frontend, ReplicaConnector connector) throws IOException {
+        return start(address, engine, frontend, connector, null);
+    }
+
+    /** As {@link #start}, every call first passing {@code auth} (null: none). */
+    public static ControlServer start(
+            InetSocketAddress address,
+            Engine engine,
+            String frontend,
+            ReplicaConnector connector,
+            ServerInterceptor auth)
+            throws IOException {
         ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+        EngineControlService service = new EngineControlService(engine, frontend, connector);
         Server server = NettyServerBuilder.forAddress(address)
                 .executor(executor)
-                .addService(new EngineControlService(engine, frontend, connector))
+                .addService(auth == null ? service.bindService() : ServerInterceptors.intercept(service, auth))
                 .build()
                 .start();
         return new ControlServer(server, executor);

@@ -67,6 +67,20 @@ public final class ClusterSecret {
         return key.clone();
     }
 
+    /**
+     * A value derived from the secret for one purpose (hex HMAC-SHA256 of {@code purpose} under the secret):
+     * a token peers can check without the secret itself ever travelling.
+     */
+    public String derive(String purpose) {
+        try {
+            javax.crypto.Mac mac = javax.crypto.Mac.getInstance("HmacSHA256");
+            mac.init(new javax.crypto.spec.SecretKeySpec(key, "HmacSHA256"));
+            return java.util.HexFormat.of().formatHex(mac.doFinal(purpose.getBytes(StandardCharsets.UTF_8)));
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+        }
+    }
+
     @Override
     public boolean equals(Object o) {
         return o instanceof ClusterSecret other && Arrays.equals(key, other.key);

@@ -108,14 +108,26 @@ public final class VolumeController {
             engine = Optional.empty();
             info = null;
         }
-        if (!want.isEmpty() && engine.isEmpty() && v.status().state() != State.CREATING) {
+        if (!want.isEmpty() && v.status().state() != State.CREATING && (engine.isEmpty() || engineLost(engine.get()))) {
             engine = startEngine(v, replicas);
+            info = null;
         }
         if (engine.isPresent() && info != null) {
             followEngine(v, engine.get(), info, replicas);
         }
         Robustness robustness = robustness(v, replicas, info);
         writeStatus(v, info, robustness, engine, false);
+    }
+
+    /** The engine's node is up and reports it, but not running (the agent restarted, or the engine failed). */
+    private boolean engineLost(Engine e) {
+        String node = e.spec().node();
+        if (!nodeReady(node) || observed.report(node).isEmpty()) {
+            return false;
+        }
+        return observed.instance(node, e.name())
+                .map(i -> i.getState() != InstanceState.RUNNING)
+                .orElse(true);
     }
 
     private Optional<EngineInfo> engineInfo(Engine e) {

@@ -186,6 +186,22 @@ class VolumeControllerTest {
     }
 
     @Test
+    void afterTheAttachNodesAgentRestartsTheEngineIsStartedAgain() {
+        createAndAttach();
+        FakeCluster.FakeAgent n1 = fakes.agent("n1");
+        synchronized (n1) { // what a restarted agent reports: its replicas' data, stopped; no engine
+            n1.instances.replaceAll((name, i) -> i.toBuilder()
+                    .setState(io.bighorn.agent.v1.InstanceState.STOPPED)
+                    .clearAddress()
+                    .build());
+            n1.instances.values().removeIf(i -> i.getKind() == io.bighorn.agent.v1.InstanceKind.ENGINE);
+        }
+        fakes.engines.clear();
+        passUntil(() -> fakes.engines.containsKey("engine@n1") && state().equals("attached/healthy"));
+        assertThat(fakes.engines.get("engine@n1").modes).hasSize(3);
+    }
+
+    @Test
     void orphansWithoutObjectsAreRemoved() {
         fakes.agent("n2").createReplica("gone-r-1", "gone", 4096, "default");
         pass();

@@ -1,0 +1,93 @@
+package io.bighorn.agent;
+
+import io.bighorn.agent.v1.CreateReplicaRequest;
+import io.bighorn.agent.v1.GetNodeRequest;
+import io.bighorn.agent.v1.Instance;
+import io.bighorn.agent.v1.InstanceRequest;
+import io.bighorn.agent.v1.NodeAgentGrpc;
+import io.bighorn.agent.v1.NodeInfo;
+import io.bighorn.agent.v1.StartEngineRequest;
+import io.bighorn.dataplane.wire.ClusterSecret;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/** The manager's client of one agent: authenticated, with a deadline on every call. */
+public final class AgentClient implements AutoCloseable {
+    private final String target;
+    private final ManagedChannel channel;
+    private final NodeAgentGrpc.NodeAgentBlockingStub stub;
+
+    /** Connects to the agent at {@code target} ({@code HOST:PORT}). */
+    public AgentClient(String target, ClusterSecret secret) {
+        this.target = target;
+        this.channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        this.stub = NodeAgentGrpc.newBlockingStub(channel).withCallCredentials(AgentAuth.callCredentials(secret));
+    }
+
+    private <T> T call(Supplier<T> call) {
+        try {
+            return call.get();
+        } catch (StatusRuntimeException e) {
+            String message = e.getStatus().getDescription();
+            throw new AgentException(
+                    e.getStatus().getCode().name(),
+                    "agent at " + target + ": "
+                            + (message != null
+                                    ? message
+                                    : e.getStatus().getCode().name()),
+                    e);
+        }
+    }
+
+    private NodeAgentGrpc.NodeAgentBlockingStub stub(long seconds) {
+        return stub.withDeadlineAfter(seconds, TimeUnit.SECONDS);
+    }
+
+    public NodeInfo getNode() {
+        return call(() -> stub(10).getNode(GetNodeRequest.getDefaultInstance()));
+    }
+
+    public Instance createReplica(String name, String volume, long size, String disk) {
+        return call(() -> stub(30).createReplica(CreateReplicaRequest.newBuilder()
+                .setName(name)
+                .setVolume(volume)
+                .setSize(size)
+                .setDisk(disk)
+                .build()));
+    }
+
+    public Instance stopReplica(String name) {
+        return call(() -> stub(30).stopReplica(request(name)));
+    }
+
+    public void deleteReplica(String name) {
+        call(() -> stub(60).deleteReplica(request(name)));
+    }
+
+    public Instance startEngine(String name, String volume, long size, List<String> replicas, int timeoutSeconds) {
+        return call(() -> stub(60).startEngine(StartEngineRequest.newBuilder()
+                .setName(name)
+                .setVolume(volume)
+                .setSize(size)
+                .addAllReplicaAddresses(replicas)
+                .setReplicaTimeoutSeconds(timeoutSeconds)
+                .build()));
+    }
+
+    public Instance stopEngine(String name) {
+        return call(() -> stub(60).stopEngine(request(name)));
+    }
+
+    private static InstanceRequest request(String name) {
+        return InstanceRequest.newBuilder().setName(name).build();
+    }
+
+    @Override
+    public void close() throws InterruptedException {
+        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    }
+}

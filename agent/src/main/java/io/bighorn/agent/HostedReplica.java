@@ -1,0 +1,109 @@
+package io.bighorn.agent;
+
+import io.bighorn.agent.v1.Instance;
+import io.bighorn.agent.v1.InstanceKind;
+import io.bighorn.agent.v1.InstanceState;
+import io.bighorn.dataplane.replica.Replica;
+import io.bighorn.dataplane.replica.ReplicaInfo;
+import io.bighorn.dataplane.wire.ClusterSecret;
+import io.bighorn.dataplane.wire.ReplicaServer;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** A replica this node hosts: its data directory and, while running, the open replica and its server. */
+final class HostedReplica {
+    final String name;
+    final String volume;
+    final String disk;
+    final Path dir;
+    private Replica replica;
+    private ReplicaServer server;
+    private String error = "";
+    private long size;
+
+    HostedReplica(String name, String volume, String disk, Path dir) {
+        this.name = name;
+        this.volume = volume;
+        this.disk = disk;
+        this.dir = dir;
+    }
+
+    static boolean exists(Path dir) {
+        return Files.exists(dir.resolve("volume.json"));
+    }
+
+    /** Opens (or creates, with {@code size}) the replica and serves it on a free port of {@code host}. */
+    synchronized void start(long createSize, String host, ClusterSecret secret) throws IOException {
+        if (server != null) {
+            return;
+        }
+        try {
+            replica = exists(dir) ? Replica.open(dir) : Replica.create(dir, createSize);
+            size = replica.size();
+            server = ReplicaServer.start(replica, new InetSocketAddress(host, 0), secret);
+            error = "";
+        } catch (IOException | RuntimeException e) {
+            error = e.getMessage() == null ? e.toString() : e.getMessage();
+            closeQuietly();
+            throw e;
+        }
+    }
+
+    synchronized void stop() {
+        closeQuietly();
+    }
+
+    private void closeQuietly() {
+        if (server != null) {
+            server.close();
+            server = null;
+        }
+        if (replica != null) {
+            try {
+                replica.close();
+            } catch (IOException e) {
+                error = "closing: " + e.getMessage();
+            }
+            replica = null;
+        }
+    }
+
+    synchronized boolean running() {
+        return server != null;
+    }
+
+    synchronized Instance describe() {
+        Instance.Builder b = Instance.newBuilder()
+                .setName(name)
+                .setVolume(volume)
+                .setKind(InstanceKind.REPLICA)
+                .setDisk(disk)
+                .setError(error);
+        if (server != null) {
+            b.setState(InstanceState.RUNNING).setAddress(server.url()).setSize(replica.size());
+            try {
+                ReplicaInfo info = replica.info();
+                b.setActualSize(info.layers().stream()
+                        .mapToLong(ReplicaInfo.LayerInfo::allocatedBytes)
+                        .sum());
+            } catch (IOException e) {
+                b.setState(InstanceState.ERROR).setError(e.getMessage());
+            }
+        } else {
+            b.setState(error.isEmpty() ? InstanceState.STOPPED : InstanceState.ERROR)
+                    .setSize(size);
+        }
+        return b.build();
+    }
+
+    /** Reads the size of a stopped replica's data, for reports. */
+    void readSize() {
+        try (Replica r = Replica.open(dir, true, java.time.Clock.systemUTC())) {
+            size = r.size();
+        } catch (IOException | RuntimeException e) {
+            error = "cannot read the replica's data: " + e.getMessage();
+        }
+    }
+}
