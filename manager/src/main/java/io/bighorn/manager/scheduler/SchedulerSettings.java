@@ -1,5 +1,6 @@
 package io.bighorn.manager.scheduler;
 
+/** The settings placement depends on (Longhorn's names, in camel case). */
 public record SchedulerSettings(
         int overProvisioningPercentage,
         int minimalAvailablePercentage,

@@ -2,6 +2,7 @@ package io.bighorn.manager.scheduler;
 
 import java.util.List;
 
+/** What to place: {@code count} new replicas of {@code volume}, given the nodes and the replicas that stay. */
 public record SchedulingRequest(
         VolumeRequest volume,
         int count,
