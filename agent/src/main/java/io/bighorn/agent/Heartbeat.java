@@ -42,7 +42,7 @@ final class Heartbeat implements AutoCloseable {
 
     static Heartbeat start(Agent agent) {
         Heartbeat h = new Heartbeat(agent);
-        h.timer.scheduleWithFixedDelay(
+        var _ = h.timer.scheduleWithFixedDelay(
                 h::beat, 0, agent.config.heartbeatInterval().toMillis(), TimeUnit.MILLISECONDS);
         return h;
     }

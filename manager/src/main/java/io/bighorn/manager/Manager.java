@@ -39,6 +39,8 @@ public final class Manager implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Manager.class);
 
     /**
+     * How a manager is started.
+     *
      * @param token the API's bearer token (required when the API is not on loopback)
      * @param agentAuth whether an Authorization header comes from an agent of this cluster
      */

@@ -47,4 +47,15 @@ class ClusterSecretTest {
     void toStringHidesTheSecret() {
         assertThat(ClusterSecret.of("hunter2").toString()).doesNotContain("hunter2");
     }
+
+    @Test
+    void derivedTokensArePerPurposeAndReproducible() {
+        ClusterSecret a = ClusterSecret.of("same");
+        org.assertj.core.api.Assertions.assertThat(a.derive("x"))
+                .isEqualTo(ClusterSecret.of("same\n").derive("x"))
+                .isNotEqualTo(a.derive("y"))
+                .isNotEqualTo(ClusterSecret.of("other").derive("x"))
+                .hasSize(64)
+                .doesNotContain("same");
+    }
 }

@@ -36,6 +36,8 @@ public final class ApiServer implements AutoCloseable {
     }
 
     /**
+     * Starts serving on {@code bind}.
+     *
      * @param token the bearer token callers must present when the API is not on loopback
      * @param agentAuth whether an Authorization header is an agent's
      */
@@ -135,7 +137,8 @@ public final class ApiServer implements AutoCloseable {
         executor.shutdownNow();
     }
 
-    /** What a route answers. */
+    /** What a route answers (the body is the route's own array, never shared). */
+    @SuppressWarnings("ArrayRecordComponent")
     public record Response(int status, String contentType, byte[] body) {
         static Response json(int status, Object value) {
             try {

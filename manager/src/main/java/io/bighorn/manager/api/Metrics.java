@@ -30,7 +30,12 @@ public final class Metrics {
         List<Volume> volumes = store.list(Kind.VOLUME);
         Family capacity = new Family(out, "bighorn_volume_capacity_bytes", "gauge", "Volume size");
         for (Volume v : volumes) {
-            capacity.add(v.spec().size(), "volume", v.name(), "node", v.status().currentNodeId());
+            capacity.add(
+                    (double) v.spec().size(),
+                    "volume",
+                    v.name(),
+                    "node",
+                    v.status().currentNodeId());
         }
         Family actual = new Family(out, "bighorn_volume_actual_size_bytes", "gauge", "Bytes a replica holds");
         for (Volume v : volumes) {
@@ -150,9 +155,9 @@ public final class Metrics {
                         default -> s.storageScheduled();
                     };
                     sum += value;
-                    df.add(value, "node", n.name(), "disk", e.getKey());
+                    df.add((double) value, "node", n.name(), "disk", e.getKey());
                 }
-                nf.add(sum, "node", n.name());
+                nf.add((double) sum, "node", n.name());
             }
         }
     }

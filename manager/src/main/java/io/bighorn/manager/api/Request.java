@@ -16,7 +16,8 @@ public record Request(String method, List<String> path, Map<String, String> quer
     private static final int MAX_BODY = 1 << 20;
 
     static Request parse(String method, String rawPath, String rawQuery, InputStream in) throws IOException {
-        List<String> segments = List.of(rawPath.replaceAll("^/+|/+$", "").split("/+")).stream()
+        List<String> segments = java.util.regex.Pattern.compile("/+")
+                .splitAsStream(rawPath.replaceAll("^/+|/+$", ""))
                 .map(s -> URLDecoder.decode(s, StandardCharsets.UTF_8))
                 .toList();
         Map<String, String> query = new HashMap<>();

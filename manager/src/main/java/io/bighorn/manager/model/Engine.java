@@ -18,6 +18,8 @@ public record Engine(Meta meta, Spec spec, Status status) implements Resource<En
     }
 
     /**
+     * What the agent and the engine last reported.
+     *
      * @param state running, stopped, error or unknown
      * @param address the engine's control API (host:port)
      * @param endpoint the NBD URL of its export

@@ -16,7 +16,10 @@ public record Node(Meta meta, Spec spec, Status status) implements Resource<Node
         }
     }
 
-    /** @param storageReserved bytes kept free for other uses; -1 until set from the default-disk setting */
+    /**
+     * A disk's settings.
+     *
+     * @param storageReserved bytes kept free for other uses; -1 until set from the default-disk setting */
     public record DiskSpec(boolean allowScheduling, long storageReserved, Set<String> tags) {
         public DiskSpec {
             tags = tags == null ? Set.of() : Set.copyOf(tags);
@@ -24,6 +27,8 @@ public record Node(Meta meta, Spec spec, Status status) implements Resource<Node
     }
 
     /**
+     * What the node's agent last reported.
+     *
      * @param address the agent's gRPC address
      * @param lastHeartbeat when the agent last reported (kept in the store only when the node changes state)
      */

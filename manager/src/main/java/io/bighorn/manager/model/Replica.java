@@ -11,7 +11,10 @@ import java.time.Instant;
  */
 public record Replica(Meta meta, Spec spec, Status status) implements Resource<Replica> {
 
-    /** @param healthyAt when it was last seen RW in an engine: a replica never healthy holds no data worth salvaging */
+    /**
+     * Where the replica lives and whether it failed.
+     *
+     * @param healthyAt when it was last seen RW in an engine: a replica never healthy holds no data worth salvaging */
     public record Spec(String volume, String node, String disk, long size, Instant failedAt, Instant healthyAt) {
         public Spec withFailedAt(Instant t) {
             return new Spec(volume, node, disk, size, t, healthyAt);
@@ -27,6 +30,8 @@ public record Replica(Meta meta, Spec spec, Status status) implements Resource<R
     }
 
     /**
+     * What the replica's agent and engine last reported.
+     *
      * @param state running, stopped, error or unknown (the node is not reachable)
      * @param address the replica's wire URL while running
      * @param mode RW, WO or ERR in the volume's engine; empty when not in one

@@ -9,6 +9,8 @@ import java.util.Set;
 public record Volume(Meta meta, Spec spec, Status status) implements Resource<Volume> {
 
     /**
+     * What the user asked for.
+     *
      * @param nodeId the node the volume should be attached to; empty when it should be detached
      * @param dataLocality disabled or best-effort
      */
@@ -40,6 +42,8 @@ public record Volume(Meta meta, Spec spec, Status status) implements Resource<Vo
     }
 
     /**
+     * What the control plane observed.
+     *
      * @param currentSize the size the volume's engine serves (or its replicas hold, detached)
      * @param endpoint the NBD URL while attached
      */

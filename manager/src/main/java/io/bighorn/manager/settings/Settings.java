@@ -3,7 +3,6 @@ package io.bighorn.manager.settings;
 import io.bighorn.manager.model.Kind;
 import io.bighorn.manager.model.Meta;
 import io.bighorn.manager.model.Setting;
-import io.bighorn.manager.settings.SettingDefinition.Type;
 import io.bighorn.manager.store.Store;
 import java.time.Duration;
 import java.util.LinkedHashMap;
@@ -80,7 +79,7 @@ public final class Settings {
                         "general",
                         "Data locality of volumes created without one: disabled, or best-effort (keep a replica"
                                 + " on the node the volume is attached to when possible).",
-                        Type.ENUM,
+                        SettingDefinition.Type.ENUM,
                         "disabled",
                         List.of("disabled", "best-effort"),
                         0,
@@ -119,7 +118,7 @@ public final class Settings {
                         BACKUP_TARGET,
                         "backup",
                         "Where backups go: file:///path or s3://bucket@region/path; empty for none.",
-                        Type.STRING,
+                        SettingDefinition.Type.STRING,
                         "",
                         List.of(),
                         0,
@@ -130,7 +129,7 @@ public final class Settings {
                         BACKUP_COMPRESSION,
                         "backup",
                         "Compression of backup blocks.",
-                        Type.ENUM,
+                        SettingDefinition.Type.ENUM,
                         "lz4",
                         List.of("none", "lz4", "gzip"),
                         0,
@@ -148,14 +147,29 @@ public final class Settings {
     private static void define(String name, String category, String description, long def, long min, long max) {
         DEFINITIONS.put(
                 name,
-                new SettingDefinition(name, category, description, Type.INT, Long.toString(def), List.of(), min, max));
+                new SettingDefinition(
+                        name,
+                        category,
+                        description,
+                        SettingDefinition.Type.INT,
+                        Long.toString(def),
+                        List.of(),
+                        min,
+                        max));
     }
 
     private static void bool(String name, String category, String description, boolean def) {
         DEFINITIONS.put(
                 name,
                 new SettingDefinition(
-                        name, category, description, Type.BOOL, Boolean.toString(def), List.of("true", "false"), 0, 0));
+                        name,
+                        category,
+                        description,
+                        SettingDefinition.Type.BOOL,
+                        Boolean.toString(def),
+                        List.of("true", "false"),
+                        0,
+                        0));
     }
 
     private final Store store;
