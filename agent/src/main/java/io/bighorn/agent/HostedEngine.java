@@ -6,7 +6,6 @@ import io.bighorn.agent.v1.InstanceState;
 import io.bighorn.control.ControlServer;
 import io.bighorn.dataplane.engine.Engine;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
-import io.bighorn.dataplane.replica.UnreachableReplica;
 import io.bighorn.dataplane.wire.ClusterSecret;
 import io.bighorn.dataplane.wire.WireReplicaEndpoint;
 import io.grpc.ServerInterceptor;
@@ -14,7 +13,6 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -52,15 +50,7 @@ final class HostedEngine {
             String endpoint,
             ServerInterceptor auth)
             throws IOException, InterruptedException {
-        List<ReplicaEndpoint> endpoints = new ArrayList<>();
-        for (String url : replicas) {
-            try {
-                endpoints.add(WireReplicaEndpoint.connect(url, secret));
-            } catch (IOException e) {
-                log.warn("volume {}: replica {} is unreachable: {}", volume, url, e.getMessage());
-                endpoints.add(new UnreachableReplica(url, e));
-            }
-        }
+        List<ReplicaEndpoint> endpoints = WireReplicaEndpoint.connectAll(volume, replicas, secret);
         Engine engine;
         try {
             engine = Engine.start(volume, size, endpoints, timeout, Clock.systemUTC());

@@ -3,7 +3,6 @@ package io.bighorn.cli;
 import io.bighorn.control.ControlServer;
 import io.bighorn.dataplane.engine.Engine;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
-import io.bighorn.dataplane.replica.UnreachableReplica;
 import io.bighorn.dataplane.wire.ClusterSecret;
 import io.bighorn.dataplane.wire.WireReplicaEndpoint;
 import io.bighorn.nbd.Export;
@@ -13,7 +12,6 @@ import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,15 +45,7 @@ final class EngineProcess implements AutoCloseable {
             InetSocketAddress controlAddress,
             Duration timeout)
             throws IOException, InterruptedException {
-        List<ReplicaEndpoint> endpoints = new ArrayList<>();
-        for (String url : replicaUrls) {
-            try {
-                endpoints.add(WireReplicaEndpoint.connect(url, secret));
-            } catch (IOException e) {
-                log.warn("volume {}: replica {} is unreachable: {}", volume, url, e.getMessage());
-                endpoints.add(new UnreachableReplica(url, e));
-            }
-        }
+        List<ReplicaEndpoint> endpoints = WireReplicaEndpoint.connectAll(volume, replicaUrls, secret);
         Engine engine;
         try {
             engine = Engine.start(volume, size, endpoints, timeout, Clock.systemUTC());

@@ -51,6 +51,24 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
         this.address = address;
     }
 
+    /**
+     * Connects to each replica of an engine about to start; one that cannot be reached is an {@code
+     * UnreachableReplica}, so the engine starts with it in ERR.
+     */
+    public static List<ReplicaEndpoint> connectAll(String volume, List<String> urls, ClusterSecret secret) {
+        List<ReplicaEndpoint> endpoints = new ArrayList<>();
+        for (String url : urls) {
+            try {
+                endpoints.add(connect(url, secret));
+            } catch (IOException e) {
+                org.slf4j.LoggerFactory.getLogger(WireReplicaEndpoint.class)
+                        .warn("volume {}: replica {} is unreachable: {}", volume, url, e.getMessage());
+                endpoints.add(new io.bighorn.dataplane.replica.UnreachableReplica(url, e));
+            }
+        }
+        return endpoints;
+    }
+
     /** Connects to {@code tcp://HOST:PORT} with {@value #DEFAULT_CONNECTIONS} connections. */
     public static WireReplicaEndpoint connect(String address, ClusterSecret secret) throws IOException {
         return connect(address, secret, DEFAULT_CONNECTIONS);
