@@ -46,6 +46,7 @@ public final class Agent implements AutoCloseable {
     final Map<String, HostedReplica> replicas = new ConcurrentHashMap<>();
     final Map<String, HostedEngine> engines = new ConcurrentHashMap<>();
     final Map<String, Export> exports = new ConcurrentHashMap<>();
+    final BackupJobs backups;
     private final NbdServer nbd;
     private Server grpc;
     private ExecutorService executor;
@@ -53,6 +54,7 @@ public final class Agent implements AutoCloseable {
 
     private Agent(AgentConfig config) throws IOException {
         this.config = config;
+        this.backups = new BackupJobs(config.secret());
         for (int i = 0; i < config.disks().size(); i++) {
             Path dir = config.disks().get(i).toAbsolutePath().normalize();
             Files.createDirectories(dir.resolve("replicas"));

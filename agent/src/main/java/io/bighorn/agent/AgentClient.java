@@ -82,6 +82,38 @@ public final class AgentClient implements AutoCloseable {
         return call(() -> stub(60).stopEngine(request(name)));
     }
 
+    public io.bighorn.agent.v1.BackupJob startBackup(
+            String name,
+            String volume,
+            String snapshot,
+            String target,
+            String compression,
+            java.util.Map<String, String> labels) {
+        return call(() -> stub(30).startBackup(io.bighorn.agent.v1.StartBackupRequest.newBuilder()
+                .setName(name)
+                .setVolume(volume)
+                .setSnapshot(snapshot)
+                .setTarget(target)
+                .setCompression(compression)
+                .putAllLabels(labels)
+                .build()));
+    }
+
+    /** A backup job's state; empty when the agent does not know the job. */
+    public java.util.Optional<io.bighorn.agent.v1.BackupJob> getBackup(String name) {
+        try {
+            return java.util.Optional.of(stub(10).getBackup(request(name)));
+        } catch (StatusRuntimeException e) {
+            if (e.getStatus().getCode() == io.grpc.Status.Code.NOT_FOUND) {
+                return java.util.Optional.empty();
+            }
+            throw new AgentException(
+                    e.getStatus().getCode().name(),
+                    "agent at " + target + ": " + e.getStatus().getDescription(),
+                    e);
+        }
+    }
+
     private static InstanceRequest request(String name) {
         return InstanceRequest.newBuilder().setName(name).build();
     }

@@ -1,5 +1,6 @@
 package io.bighorn.agent;
 
+import io.bighorn.agent.v1.BackupJob;
 import io.bighorn.agent.v1.CreateReplicaRequest;
 import io.bighorn.agent.v1.DeleteResponse;
 import io.bighorn.agent.v1.GetNodeRequest;
@@ -9,6 +10,7 @@ import io.bighorn.agent.v1.InstanceRequest;
 import io.bighorn.agent.v1.InstanceState;
 import io.bighorn.agent.v1.NodeAgentGrpc;
 import io.bighorn.agent.v1.NodeInfo;
+import io.bighorn.agent.v1.StartBackupRequest;
 import io.bighorn.agent.v1.StartEngineRequest;
 import io.bighorn.common.Names;
 import io.bighorn.dataplane.replica.Replica;
@@ -196,6 +198,30 @@ final class AgentService extends NodeAgentGrpc.NodeAgentImplBase {
             log.info("node {}: engine {} serving {} at {}", agent.name(), e.name, e.volume, endpoint);
             return e.describe();
         });
+    }
+
+    @Override
+    public void startBackup(StartBackupRequest r, StreamObserver<BackupJob> observer) {
+        respond(observer, "backup/" + r.getName(), () -> {
+            HostedEngine engine = agent.engines.values().stream()
+                    .filter(e -> e.volume.equals(r.getVolume()))
+                    .findFirst()
+                    .orElse(null);
+            return agent.backups.start(r, engine);
+        });
+    }
+
+    @Override
+    public void getBackup(InstanceRequest r, StreamObserver<BackupJob> observer) {
+        BackupJob job = agent.backups.get(r.getName());
+        if (job == null) {
+            observer.onError(Status.NOT_FOUND
+                    .withDescription("no backup job " + r.getName() + " on node " + agent.name())
+                    .asRuntimeException());
+            return;
+        }
+        observer.onNext(job);
+        observer.onCompleted();
     }
 
     @Override

@@ -2,6 +2,7 @@ package io.bighorn.cli;
 
 import io.bighorn.agent.AgentAuth;
 import io.bighorn.agent.AgentClient;
+import io.bighorn.agent.v1.BackupJob;
 import io.bighorn.agent.v1.Instance;
 import io.bighorn.agent.v1.NodeInfo;
 import io.bighorn.control.ControlClient;
@@ -13,6 +14,7 @@ import io.bighorn.manager.reconcile.AgentApi;
 import io.bighorn.manager.reconcile.EngineApi;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
@@ -60,6 +62,22 @@ final class Connectors implements AutoCloseable {
             @Override
             public Instance stopEngine(String name) {
                 return c.stopEngine(name);
+            }
+
+            @Override
+            public BackupJob startBackup(
+                    String name,
+                    String volume,
+                    String snapshot,
+                    String target,
+                    String compression,
+                    Map<String, String> labels) {
+                return c.startBackup(name, volume, snapshot, target, compression, labels);
+            }
+
+            @Override
+            public Optional<BackupJob> getBackup(String name) {
+                return c.getBackup(name);
             }
         };
     }

@@ -25,7 +25,9 @@ import picocli.CommandLine.Parameters;
             VolumeCommand.Attach.class,
             VolumeCommand.Detach.class,
             VolumeCommand.Expand.class,
-            VolumeCommand.Rm.class
+            VolumeCommand.Rm.class,
+            VolumeCommand.BackupSnapshot.class,
+            VolumeCommand.Backups.class
         })
 final class VolumeCommand {
     private VolumeCommand() {}
@@ -262,6 +264,80 @@ final class VolumeCommand {
             }
             out().println("volume " + name + (await ? " deleted" : " is being deleted"));
             out().flush();
+            return 0;
+        }
+    }
+
+    @Command(
+            name = "backup",
+            description = "Back a snapshot of an attached volume up to the backup target (setting backup-target);"
+                    + " with --wait, shows its progress and waits for it to end.")
+    static final class BackupSnapshot extends ApiCommand {
+        @Parameters(index = "0", description = "the volume")
+        String name;
+
+        @Parameters(index = "1", description = "the snapshot")
+        String snapshot;
+
+        @Option(names = "--wait", description = "wait for the backup to complete")
+        boolean await;
+
+        @Override
+        public Integer call() throws Exception {
+            ApiClient client = api.client();
+            JsonNode b = client.post(path(name) + "/backups", Map.of("snapshot", snapshot));
+            String id = b.path("meta").path("name").asText();
+            if (await) {
+                try (ProgressPrinter bar = ProgressPrinter.forStderr("backup " + name, api.json)) {
+                    while (true) {
+                        b = client.get("/v1/backups/" + id);
+                        JsonNode s = b.path("status");
+                        bar.update(
+                                s.path("bytesDone").asLong(),
+                                s.path("bytesTotal").asLong());
+                        if (s.path("state").asText().equals("completed")
+                                || s.path("state").asText().equals("error")) {
+                            break;
+                        }
+                        Thread.sleep(500);
+                    }
+                }
+                if (b.path("status").path("state").asText().equals("error")) {
+                    throw new IOException("backup " + id + " failed: "
+                            + b.path("status").path("error").asText());
+                }
+            }
+            print(
+                    b,
+                    "backup " + id + " of " + name + "/" + snapshot + ": "
+                            + b.path("status").path("state").asText()
+                            + (b.path("status").path("url").asText().isEmpty()
+                                    ? ""
+                                    : " " + b.path("status").path("url").asText()));
+            return 0;
+        }
+    }
+
+    @Command(name = "backups", description = "List the backups of a volume run through the manager.")
+    static final class Backups extends ApiCommand {
+        @Parameters(index = "0", description = "the volume")
+        String name;
+
+        @Override
+        public Integer call() throws IOException {
+            JsonNode all = api.client().get(path(name) + "/backups");
+            if (printedJson(all)) {
+                return 0;
+            }
+            Table t = new Table("BACKUP", "SNAPSHOT", "STATE", "URL");
+            for (JsonNode b : all.path("data")) {
+                t.row(
+                        b.path("meta").path("name").asText(),
+                        b.path("spec").path("snapshot").asText(),
+                        b.path("status").path("state").asText(),
+                        b.path("status").path("url").asText("-"));
+            }
+            t.print(out());
             return 0;
         }
     }

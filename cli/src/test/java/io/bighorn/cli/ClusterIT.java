@@ -89,6 +89,18 @@ class ClusterIT {
         qemuImg("convert", "-n", "-f", "raw", "-O", "raw", img.toString(), nbd);
         qemuImg("compare", "-f", "raw", "-F", "raw", img.toString(), nbd);
         cluster.call("POST", "/v1/volumes/vol1/snapshots", Map.of("name", "before-loss"), 201);
+        // a backup through the manager, run by the attach node's agent
+        Path backups = tmp.resolve("backups");
+        cluster.setting("backup-target", "file://" + backups.toAbsolutePath());
+        JsonNode b = cluster.call("POST", "/v1/volumes/vol1/backups", Map.of("snapshot", "before-loss"), 201);
+        String backup = b.path("meta").path("name").asText();
+        JsonNode done = await().atMost(CONVERGE)
+                .until(
+                        () -> cluster.call("GET", "/v1/backups/" + backup, null, 200),
+                        x -> x.path("status").path("state").asText().matches("completed|error"));
+        assertThat(done.path("status").path("state").asText()).as("%s", done).isEqualTo("completed");
+        assertThat(done.path("status").path("node").asText()).isEqualTo("n1");
+        assertThat(Files.exists(backups.resolve("backupstore/volumes"))).isTrue();
 
         cluster.startAgent("n4");
         cluster.killAgent("n3");

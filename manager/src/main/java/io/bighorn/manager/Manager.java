@@ -2,10 +2,12 @@ package io.bighorn.manager;
 
 import io.bighorn.manager.api.ApiServer;
 import io.bighorn.manager.api.V1Routes;
+import io.bighorn.manager.model.Backup;
 import io.bighorn.manager.model.Kind;
 import io.bighorn.manager.model.Node;
 import io.bighorn.manager.model.Volume;
 import io.bighorn.manager.reconcile.AgentApi;
+import io.bighorn.manager.reconcile.BackupController;
 import io.bighorn.manager.reconcile.EngineApi;
 import io.bighorn.manager.reconcile.NodeController;
 import io.bighorn.manager.reconcile.Observations;
@@ -57,6 +59,7 @@ public final class Manager implements AutoCloseable {
     private final Store store;
     private final NodeController nodes;
     private final VolumeController volumes;
+    private final BackupController backups;
     private final ApiServer api;
     private final Duration interval;
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
@@ -73,6 +76,7 @@ public final class Manager implements AutoCloseable {
         Observations observed = new Observations();
         this.nodes = new NodeController(store, settings, observed, c.agents(), c.clock());
         this.volumes = new VolumeController(store, settings, observed, c.agents(), c.engines(), c.clock());
+        this.backups = new BackupController(store, settings, c.agents());
         this.api = ApiServer.start(
                 c.api(), c.token(), c.agentAuth(), new V1Routes(store, settings, nodes, observed, c.engines()));
         this.watch = store.watch(store.resourceVersion(), e -> wake.offer(true));
@@ -124,6 +128,11 @@ public final class Manager implements AutoCloseable {
         }
         for (Volume v : store.list(Kind.VOLUME)) {
             submit("volume/" + v.name(), () -> volumes.reconcile(v.name()));
+        }
+        for (Backup b : store.list(Kind.BACKUP)) {
+            if (!b.status().finished()) {
+                submit("backup/" + b.name(), () -> backups.reconcile(b.name()));
+            }
         }
     }
 

@@ -59,6 +59,7 @@ public final class Metrics {
             }
         }
         io(out, volumes);
+        backups(out);
         nodes(out);
         replicas(out);
         return out.toString();
@@ -124,6 +125,25 @@ public final class Metrics {
 
     private static double mean(long nanos, long ops) {
         return ops == 0 ? 0 : nanos / 1e9 / ops;
+    }
+
+    private void backups(StringBuilder out) {
+        Family state = new Family(out, "bighorn_backup_state", "gauge", "1 for a backup's state");
+        Family done =
+                new Family(out, "bighorn_backup_progress_bytes", "gauge", "Bytes of the snapshot a backup has read");
+        for (var b : store.list(Kind.BACKUP)) {
+            for (String s : List.of("pending", "running", "completed", "error")) {
+                state.add(
+                        s.equals(b.status().state()) ? 1 : 0,
+                        "volume",
+                        b.spec().volume(),
+                        "backup",
+                        b.name(),
+                        "state",
+                        s);
+            }
+            done.add((double) b.status().bytesDone(), "volume", b.spec().volume(), "backup", b.name());
+        }
     }
 
     private void nodes(StringBuilder out) {

@@ -63,12 +63,14 @@ public final class V1Routes implements ApiServer.Routes {
         String collection = r.segment(1);
         if (collection == null) {
             return Response.json(
-                    200, Map.of("collections", List.of("volumes", "nodes", "settings", "events", "openapi")));
+                    200,
+                    Map.of("collections", List.of("volumes", "nodes", "settings", "backups", "events", "openapi")));
         }
         return switch (collection) {
             case "volumes" -> volumes.handle(r);
             case "nodes" -> nodes(r);
             case "settings" -> settings(r);
+            case "backups" -> backups(r);
             case "events" -> events(r);
             case "openapi" -> openapi(r);
             case "internal" -> heartbeat(r);
@@ -175,6 +177,18 @@ public final class V1Routes implements ApiServer.Routes {
             out.add(t.asText());
         }
         return out;
+    }
+
+    private Response backups(Request r) {
+        V1Routes.method(r, "GET");
+        String name = r.segment(2);
+        if (name == null) {
+            return Response.json(200, Map.of("data", store.list(Kind.BACKUP)));
+        }
+        return Response.json(
+                200,
+                store.get(Kind.BACKUP, name)
+                        .orElseThrow(() -> ApiException.notFound("backup '" + name + "' does not exist")));
     }
 
     private Response settings(Request r) {

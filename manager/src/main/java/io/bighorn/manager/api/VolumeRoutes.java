@@ -7,6 +7,7 @@ import io.bighorn.common.Sizes;
 import io.bighorn.control.ControlException;
 import io.bighorn.control.v1.Snapshot;
 import io.bighorn.manager.api.ApiServer.Response;
+import io.bighorn.manager.model.Backup;
 import io.bighorn.manager.model.Kind;
 import io.bighorn.manager.model.Meta;
 import io.bighorn.manager.model.Replica;
@@ -59,6 +60,9 @@ final class VolumeRoutes {
         String sub = r.segment(3);
         if ("snapshots".equals(sub)) {
             return snapshots(r, v);
+        }
+        if ("backups".equals(sub)) {
+            return backups(r, v);
         }
         if ("replicas".equals(sub)) {
             V1Routes.method(r, "GET");
@@ -277,6 +281,46 @@ final class VolumeRoutes {
                 throw new AssertionError();
             }
         }
+    }
+
+    /** {@code /v1/volumes/V/backups}: list the volume's backups, or back a snapshot up (attached volumes). */
+    private Response backups(Request r, Volume v) {
+        if (r.method().equals("POST")) {
+            ops.require(v, Action.SNAPSHOT);
+            String snapshot = Names.require("snapshot name", r.requireText("snapshot"));
+            if (settings.value(Settings.BACKUP_TARGET).isEmpty()) {
+                throw ApiException.invalidState("no backup target: set the backup-target setting first");
+            }
+            boolean exists = engine(() -> ops.engine(v).listSnapshots()).stream()
+                    .anyMatch(s -> s.getName().equals(snapshot) && !s.getRemoved());
+            if (!exists) {
+                throw ApiException.notFound("volume " + v.name() + " has no snapshot '" + snapshot + "'");
+            }
+            Map<String, String> labels = new HashMap<>();
+            if (r.body().has("labels")) {
+                r.body()
+                        .get("labels")
+                        .properties()
+                        .forEach(e -> labels.put(e.getKey(), e.getValue().asText()));
+            }
+            byte[] id = new byte[8];
+            new java.security.SecureRandom().nextBytes(id);
+            Backup b = store.create(
+                    Kind.BACKUP,
+                    new Backup(
+                            Meta.named("backup-" + java.util.HexFormat.of().formatHex(id)),
+                            new Backup.Spec(v.name(), snapshot, labels),
+                            Backup.Status.pending()));
+            return Response.json(201, b);
+        }
+        V1Routes.method(r, "GET", "POST");
+        return Response.json(
+                200,
+                Map.of(
+                        "data",
+                        store.list(Kind.BACKUP).stream()
+                                .filter(b -> b.spec().volume().equals(v.name()))
+                                .toList()));
     }
 
     private static <T> T engine(Supplier<T> call) {

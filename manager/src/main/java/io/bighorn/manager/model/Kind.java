@@ -7,8 +7,9 @@ public record Kind<R extends Resource<R>>(String name, Class<R> type) {
     public static final Kind<Engine> ENGINE = new Kind<>("Engine", Engine.class);
     public static final Kind<Node> NODE = new Kind<>("Node", Node.class);
     public static final Kind<Setting> SETTING = new Kind<>("Setting", Setting.class);
+    public static final Kind<Backup> BACKUP = new Kind<>("Backup", Backup.class);
 
-    public static final java.util.List<Kind<?>> ALL = java.util.List.of(VOLUME, REPLICA, ENGINE, NODE, SETTING);
+    public static final java.util.List<Kind<?>> ALL = java.util.List.of(VOLUME, REPLICA, ENGINE, NODE, SETTING, BACKUP);
 
     @Override
     public String toString() {

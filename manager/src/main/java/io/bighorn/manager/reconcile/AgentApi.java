@@ -1,8 +1,11 @@
 package io.bighorn.manager.reconcile;
 
+import io.bighorn.agent.v1.BackupJob;
 import io.bighorn.agent.v1.Instance;
 import io.bighorn.agent.v1.NodeInfo;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 
 /** The calls the manager makes to one node's agent (each idempotent); errors are runtime exceptions. */
 public interface AgentApi {
@@ -17,6 +20,12 @@ public interface AgentApi {
     Instance startEngine(String name, String volume, long size, List<String> replicaAddresses, int timeoutSeconds);
 
     Instance stopEngine(String name);
+
+    BackupJob startBackup(
+            String name, String volume, String snapshot, String target, String compression, Map<String, String> labels);
+
+    /** The job's state; empty when the agent does not know it (it restarted). */
+    Optional<BackupJob> getBackup(String name);
 
     /** Reaches a node's agent at its gRPC address. */
     interface Connector {

@@ -156,6 +156,31 @@ final class FakeCluster {
             return i;
         }
 
+        final Map<String, io.bighorn.agent.v1.BackupJob> backups = new LinkedHashMap<>();
+
+        @Override
+        public synchronized io.bighorn.agent.v1.BackupJob startBackup(
+                String name,
+                String volume,
+                String snapshot,
+                String target,
+                String compression,
+                Map<String, String> labels) {
+            return backups.computeIfAbsent(
+                    name,
+                    n -> io.bighorn.agent.v1.BackupJob.newBuilder()
+                            .setName(n)
+                            .setVolume(volume)
+                            .setState("running")
+                            .setBytesTotal(100)
+                            .build());
+        }
+
+        @Override
+        public synchronized java.util.Optional<io.bighorn.agent.v1.BackupJob> getBackup(String name) {
+            return java.util.Optional.ofNullable(backups.get(name));
+        }
+
         @Override
         public synchronized Instance stopEngine(String name) {
             Instance old = instances.get(name);

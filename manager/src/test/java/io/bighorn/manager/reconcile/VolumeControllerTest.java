@@ -30,6 +30,7 @@ class VolumeControllerTest {
     private Settings settings;
     private NodeController nodes;
     private VolumeController volumes;
+    private BackupController backups;
 
     @BeforeEach
     void start() throws Exception {
@@ -41,6 +42,7 @@ class VolumeControllerTest {
         nodes = new NodeController(store, settings, observed, fakes.agentConnector(), clock);
         volumes =
                 new VolumeController(store, settings, observed, fakes.agentConnector(), fakes.engineConnector(), clock);
+        backups = new BackupController(store, settings, fakes.agentConnector());
         for (String n : List.of("n1", "n2", "n3", "n4")) {
             fakes.agent(n);
             heartbeat(n);
@@ -62,6 +64,7 @@ class VolumeControllerTest {
         nodes.checkHeartbeats();
         store.list(Kind.NODE).forEach(nodes::poll);
         store.list(Kind.VOLUME).forEach(v -> volumes.reconcile(v.name()));
+        store.list(Kind.BACKUP).forEach(b -> backups.reconcile(b.name()));
     }
 
     private void passUntil(BooleanSupplier done) {
@@ -199,6 +202,56 @@ class VolumeControllerTest {
         fakes.engines.clear();
         passUntil(() -> fakes.engines.containsKey("engine@n1") && state().equals("attached/healthy"));
         assertThat(fakes.engines.get("engine@n1").modes).hasSize(3);
+    }
+
+    @Test
+    void aBackupRunsOnTheAttachNodeAndItsProgressIsFollowed() {
+        createAndAttach();
+        settings.set(Settings.BACKUP_TARGET, "file:///backups");
+        store.create(
+                Kind.BACKUP,
+                new io.bighorn.manager.model.Backup(
+                        Meta.named("backup-1"),
+                        new io.bighorn.manager.model.Backup.Spec("v", "s1", java.util.Map.of()),
+                        io.bighorn.manager.model.Backup.Status.pending()));
+        passUntil(() -> store.get(Kind.BACKUP, "backup-1")
+                .orElseThrow()
+                .status()
+                .state()
+                .equals("running"));
+        assertThat(fakes.agent("n1").backups).containsKey("backup-1");
+        synchronized (fakes.agent("n1")) {
+            fakes.agent("n1")
+                    .backups
+                    .computeIfPresent(
+                            "backup-1",
+                            (n, j) -> j.toBuilder()
+                                    .setState("completed")
+                                    .setBytesDone(100)
+                                    .setUrl("file:///backups?backup=backup-1&volume=v")
+                                    .build());
+        }
+        passUntil(
+                () -> store.get(Kind.BACKUP, "backup-1").orElseThrow().status().finished());
+        var done = store.get(Kind.BACKUP, "backup-1").orElseThrow().status();
+        assertThat(done.state()).isEqualTo("completed");
+        assertThat(done.node()).isEqualTo("n1");
+        assertThat(done.url()).contains("backup=backup-1");
+    }
+
+    @Test
+    void aBackupOfADetachedVolumeFailsWithAReason() {
+        store.create(
+                Kind.BACKUP,
+                new io.bighorn.manager.model.Backup(
+                        Meta.named("backup-2"),
+                        new io.bighorn.manager.model.Backup.Spec("nope", "s1", java.util.Map.of()),
+                        io.bighorn.manager.model.Backup.Status.pending()));
+        settings.set(Settings.BACKUP_TARGET, "file:///backups");
+        pass();
+        var s = store.get(Kind.BACKUP, "backup-2").orElseThrow().status();
+        assertThat(s.state()).isEqualTo("error");
+        assertThat(s.error()).contains("not attached");
     }
 
     @Test
