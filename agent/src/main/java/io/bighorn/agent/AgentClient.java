@@ -52,12 +52,19 @@ public final class AgentClient implements AutoCloseable {
     }
 
     public Instance createReplica(String name, String volume, long size, String disk) {
-        return call(() -> stub(30).createReplica(CreateReplicaRequest.newBuilder()
-                .setName(name)
-                .setVolume(volume)
-                .setSize(size)
-                .setDisk(disk)
-                .build()));
+        return createReplica(name, volume, size, disk, "");
+    }
+
+    /** Creates a replica; one restored from {@code fromBackup} (a backup URL) may take a while. */
+    public Instance createReplica(String name, String volume, long size, String disk, String fromBackup) {
+        return call(() -> stub(fromBackup.isEmpty() ? 30 : 3600)
+                .createReplica(CreateReplicaRequest.newBuilder()
+                        .setName(name)
+                        .setVolume(volume)
+                        .setSize(size)
+                        .setDisk(disk)
+                        .setFromBackup(fromBackup)
+                        .build()));
     }
 
     public Instance stopReplica(String name) {

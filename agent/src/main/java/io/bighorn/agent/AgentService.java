@@ -111,7 +111,7 @@ final class AgentService extends NodeAgentGrpc.NodeAgentImplBase {
             ReplicaMarker.write(h.dir, r.getVolume());
             agent.replicas.put(h.name, h);
             if (!h.running()) {
-                h.start(r.getSize(), agent.config.advertiseHost(), agent.config.secret());
+                h.start(r.getSize(), r.getFromBackup(), agent.config.advertiseHost(), agent.config.secret());
                 log.info("node {}: replica {} of {} serving", agent.name(), h.name, h.volume);
             }
             return h.describe();

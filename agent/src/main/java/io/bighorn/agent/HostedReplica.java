@@ -35,12 +35,22 @@ final class HostedReplica {
     }
 
     /** Opens (or creates, with {@code size}) the replica and serves it on a free port of {@code host}. */
-    synchronized void start(long createSize, String host, ClusterSecret secret) throws IOException {
+    synchronized void start(long createSize, String fromBackup, String host, ClusterSecret secret) throws IOException {
         if (server != null) {
             return;
         }
         try {
+            if (!exists(dir) && !fromBackup.isEmpty()) {
+                restore(fromBackup);
+            }
             replica = exists(dir) ? Replica.open(dir) : Replica.create(dir, createSize);
+            if (replica.size() > createSize) {
+                throw new IllegalArgumentException(
+                        "the replica holds " + replica.size() + " bytes, more than the " + createSize + " asked for");
+            }
+            if (replica.size() < createSize) {
+                replica.expand(createSize);
+            }
             size = replica.size();
             server = ReplicaServer.start(replica, new InetSocketAddress(host, 0), secret);
             error = "";
@@ -48,6 +58,18 @@ final class HostedReplica {
             error = e.getMessage() == null ? e.toString() : e.getMessage();
             closeQuietly();
             throw e;
+        }
+    }
+
+    /** Restores a backup into this replica's directory (through a work directory, renamed when complete). */
+    private void restore(String url) throws IOException {
+        io.bighorn.backup.BackupUrl u = io.bighorn.backup.BackupUrl.parse(url);
+        if (u.backup() == null) {
+            throw new IllegalArgumentException("restore needs the URL of one backup, not " + url);
+        }
+        try (io.bighorn.backup.Backupstore store = io.bighorn.backup.Backupstore.open(u.target(), System.getenv())) {
+            io.bighorn.backup.DirectoryRestore.restore(
+                    store, u.volume(), u.backup(), java.util.List.of(dir), 4, io.bighorn.backup.Progress.NONE);
         }
     }
 

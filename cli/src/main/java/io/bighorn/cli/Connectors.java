@@ -39,8 +39,8 @@ final class Connectors implements AutoCloseable {
             }
 
             @Override
-            public Instance createReplica(String name, String volume, long size, String disk) {
-                return c.createReplica(name, volume, size, disk);
+            public Instance createReplica(String name, String volume, long size, String disk, String fromBackup) {
+                return c.createReplica(name, volume, size, disk, fromBackup);
             }
 
             @Override

@@ -103,6 +103,9 @@ final class VolumeCommand {
         @Option(names = "--disk-selector", split = ",", description = "disk tags the replicas' disks must have")
         List<String> diskSelector;
 
+        @Option(names = "--from-backup", description = "a backup's URL: the volume starts with its data")
+        String fromBackup;
+
         @Override
         public Integer call() throws IOException {
             Map<String, Object> body = new LinkedHashMap<>();
@@ -119,6 +122,9 @@ final class VolumeCommand {
             }
             if (diskSelector != null) {
                 body.put("diskSelector", diskSelector);
+            }
+            if (fromBackup != null) {
+                body.put("fromBackup", fromBackup);
             }
             show(out(), api.client().post("/v1/volumes", body), api.json);
             return 0;

@@ -126,6 +126,25 @@ class ClusterIT {
                 .contains("bighorn_volume_robustness{volume=\"vol1\",robustness=\"healthy\"} 1")
                 .contains("bighorn_node_status{node=\"n3\",condition=\"ready\"} 0")
                 .containsPattern("bighorn_volume_write_bytes_total\\{volume=\"vol1\"\\} [1-9]");
+
+        // a new volume restored from the backup holds the data the snapshot held
+        String url = done.path("status").path("url").asText();
+        cluster.call(
+                "POST",
+                "/v1/volumes",
+                Map.of("name", "restored", "size", "64Mi", "numberOfReplicas", 2, "fromBackup", url),
+                201);
+        awaitVolume("restored", "detached/healthy");
+        cluster.call("POST", "/v1/volumes/restored?action=attach", Map.of("node", "n2"), 202);
+        JsonNode restored = awaitVolume("restored", "attached/healthy");
+        qemuImg(
+                "compare",
+                "-f",
+                "raw",
+                "-F",
+                "raw",
+                img.toString(),
+                restored.path("status").path("endpoint").asText());
     }
 
     @Test

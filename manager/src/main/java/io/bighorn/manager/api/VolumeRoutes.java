@@ -88,8 +88,15 @@ final class VolumeRoutes {
     }
 
     private Volume create(JsonNode body) {
-        Set<String> known =
-                Set.of("name", "size", "numberOfReplicas", "dataLocality", "nodeSelector", "diskSelector", "labels");
+        Set<String> known = Set.of(
+                "name",
+                "size",
+                "numberOfReplicas",
+                "dataLocality",
+                "nodeSelector",
+                "diskSelector",
+                "labels",
+                "fromBackup");
         body.fieldNames().forEachRemaining(f -> {
             if (!known.contains(f)) {
                 throw ApiException.badRequest("unknown field '" + f + "'; a volume takes " + known);
@@ -118,6 +125,11 @@ final class VolumeRoutes {
                 body.has("nodeSelector") ? V1Routes.tags(body.get("nodeSelector"), "nodeSelector") : Set.of();
         Set<String> diskSelector =
                 body.has("diskSelector") ? V1Routes.tags(body.get("diskSelector"), "diskSelector") : Set.of();
+        String fromBackup = text(body, "fromBackup");
+        if (fromBackup != null && !fromBackup.matches("(file|vfs|s3)://.*[?&]backup=[^&]+.*")) {
+            throw ApiException.badRequest(
+                    "fromBackup must be a backup's URL (…?backup=NAME&volume=VOLUME), not '" + fromBackup + "'");
+        }
         Map<String, String> labels = new HashMap<>();
         if (body.has("labels")) {
             if (!body.get("labels").isObject()) {
@@ -131,7 +143,7 @@ final class VolumeRoutes {
                 Kind.VOLUME,
                 new Volume(
                         Meta.named(name).withLabels(labels),
-                        new Volume.Spec(size, replicas, locality, nodeSelector, diskSelector, ""),
+                        new Volume.Spec(size, replicas, locality, nodeSelector, diskSelector, "", fromBackup),
                         Volume.Status.initial()));
     }
 

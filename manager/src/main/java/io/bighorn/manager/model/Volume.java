@@ -12,6 +12,7 @@ public record Volume(Meta meta, Spec spec, Status status) implements Resource<Vo
      * What the user asked for.
      *
      * @param nodeId the node the volume should be attached to; empty when it should be detached
+     * @param fromBackup the URL of the backup the volume's first replicas are restored from; empty for none
      * @param dataLocality disabled or best-effort
      */
     public record Spec(
@@ -20,8 +21,10 @@ public record Volume(Meta meta, Spec spec, Status status) implements Resource<Vo
             String dataLocality,
             Set<String> nodeSelector,
             Set<String> diskSelector,
-            String nodeId) {
+            String nodeId,
+            String fromBackup) {
         public Spec {
+            fromBackup = fromBackup == null ? "" : fromBackup;
             nodeSelector = nodeSelector == null ? Set.of() : Set.copyOf(nodeSelector);
             diskSelector = diskSelector == null ? Set.of() : Set.copyOf(diskSelector);
             nodeId = nodeId == null ? "" : nodeId;
@@ -29,15 +32,15 @@ public record Volume(Meta meta, Spec spec, Status status) implements Resource<Vo
         }
 
         public Spec withNodeId(String n) {
-            return new Spec(size, numberOfReplicas, dataLocality, nodeSelector, diskSelector, n);
+            return new Spec(size, numberOfReplicas, dataLocality, nodeSelector, diskSelector, n, fromBackup);
         }
 
         public Spec withSize(long s) {
-            return new Spec(s, numberOfReplicas, dataLocality, nodeSelector, diskSelector, nodeId);
+            return new Spec(s, numberOfReplicas, dataLocality, nodeSelector, diskSelector, nodeId, fromBackup);
         }
 
         public Spec withNumberOfReplicas(int n) {
-            return new Spec(size, n, dataLocality, nodeSelector, diskSelector, nodeId);
+            return new Spec(size, n, dataLocality, nodeSelector, diskSelector, nodeId, fromBackup);
         }
     }
 

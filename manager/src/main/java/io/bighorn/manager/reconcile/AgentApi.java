@@ -11,7 +11,8 @@ import java.util.Optional;
 public interface AgentApi {
     NodeInfo getNode();
 
-    Instance createReplica(String name, String volume, long size, String disk);
+    /** Creates (or opens) a replica; with a backup URL, new data is restored from it. */
+    Instance createReplica(String name, String volume, long size, String disk, String fromBackup);
 
     Instance stopReplica(String name);
 

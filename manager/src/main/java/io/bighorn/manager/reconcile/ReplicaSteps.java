@@ -232,13 +232,21 @@ final class ReplicaSteps {
     }
 
     private Optional<Instance> start(Replica r) {
+        // the first replicas of a volume made from a backup restore it; later ones are rebuilt by the engine
+        String fromBackup = r.spec().healthyAt() != null
+                ? ""
+                : store.get(Kind.VOLUME, r.spec().volume())
+                        .filter(v -> v.status().state() == State.CREATING)
+                        .map(v -> v.spec().fromBackup())
+                        .orElse("");
         try {
             Instance inst = agents.connect(address(r.spec().node()))
                     .createReplica(
                             r.name(),
                             r.spec().volume(),
                             r.spec().size(),
-                            r.spec().disk());
+                            r.spec().disk(),
+                            fromBackup);
             observed.instanceChanged(r.spec().node(), inst);
             return Optional.of(inst);
         } catch (RuntimeException e) {

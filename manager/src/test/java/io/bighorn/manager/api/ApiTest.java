@@ -127,6 +127,13 @@ class ApiTest {
                 "POST",
                 "/v1/volumes",
                 "{\"name\":\"v\",\"size\":\"1Gi\",\"dataLocality\":\"strict\"}");
+        expectError(
+                400,
+                "InvalidArgument",
+                "fromBackup must be a backup's URL",
+                "POST",
+                "/v1/volumes",
+                "{\"name\":\"v\",\"size\":\"1Gi\",\"fromBackup\":\"/etc/passwd\"}");
         assertThat(manager.store().list(Kind.VOLUME)).isEmpty();
         assertThat(expect(200, "GET", "/v1/volumes", null).path("data")).isEmpty();
         expectError(404, "NotFound", "volume 'nope' does not exist", "GET", "/v1/volumes/nope", null);

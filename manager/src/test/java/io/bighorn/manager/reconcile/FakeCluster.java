@@ -100,7 +100,8 @@ final class FakeCluster {
         }
 
         @Override
-        public synchronized Instance createReplica(String name, String volume, long size, String disk) {
+        public synchronized Instance createReplica(
+                String name, String volume, long size, String disk, String fromBackup) {
             Instance old = instances.get(name);
             if (old != null && old.getState() == InstanceState.RUNNING) {
                 return old;

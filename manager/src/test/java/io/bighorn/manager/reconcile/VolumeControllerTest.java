@@ -97,7 +97,7 @@ class VolumeControllerTest {
                 Kind.VOLUME,
                 new Volume(
                         Meta.named("v"),
-                        new Volume.Spec(1L << 30, 3, "disabled", Set.of(), Set.of(), ""),
+                        new Volume.Spec(1L << 30, 3, "disabled", Set.of(), Set.of(), "", ""),
                         Volume.Status.initial()));
         passUntil(() -> state().equals("detached/healthy"));
         Volume v = volume();
@@ -256,7 +256,7 @@ class VolumeControllerTest {
 
     @Test
     void orphansWithoutObjectsAreRemoved() {
-        fakes.agent("n2").createReplica("gone-r-1", "gone", 4096, "default");
+        fakes.agent("n2").createReplica("gone-r-1", "gone", 4096, "default", "");
         pass();
         assertThat(fakes.agent("n2").instances).doesNotContainKey("gone-r-1");
     }

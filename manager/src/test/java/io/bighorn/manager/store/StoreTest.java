@@ -26,7 +26,7 @@ class StoreTest {
     private static Volume volume(String name, long size) {
         return new Volume(
                 Meta.named(name),
-                new Volume.Spec(size, 3, "disabled", Set.of(), Set.of(), ""),
+                new Volume.Spec(size, 3, "disabled", Set.of(), Set.of(), "", ""),
                 Volume.Status.initial());
     }
 
