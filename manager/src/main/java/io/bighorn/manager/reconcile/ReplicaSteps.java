@@ -134,10 +134,26 @@ final class ReplicaSteps {
 
     /** Runs the scheduler and records a Replica object for each replica placed; the reasons for the rest. */
     private List<Replica> place(Volume v, List<Replica> replicas, int count) {
-        Placement p = Scheduler.place(request(v, replicas, count));
-        if (p.complete()) {
+        return place(v, replicas, count, null);
+    }
+
+    /** Places replicas, on {@code onlyNode} when given (data locality: no reasons are kept then). */
+    private List<Replica> place(Volume v, List<Replica> replicas, int count, String onlyNode) {
+        SchedulingRequest request = request(v, replicas, count);
+        if (onlyNode != null) {
+            request = new SchedulingRequest(
+                    request.volume(),
+                    count,
+                    request.nodes().stream()
+                            .filter(n -> n.name().equals(onlyNode))
+                            .toList(),
+                    request.existing(),
+                    request.settings());
+        }
+        Placement p = Scheduler.place(request);
+        if (onlyNode == null && p.complete()) {
             unschedulable.remove(v.name());
-        } else {
+        } else if (onlyNode == null) {
             unschedulable.put(v.name(), p.reasons());
         }
         List<Replica> made = new ArrayList<>();
@@ -268,6 +284,9 @@ final class ReplicaSteps {
                 .count();
         if (rw >= v.spec().numberOfReplicas()) {
             replicas.stream().filter(r -> r.spec().failed()).forEach(this::delete);
+            if (!modes.containsValue("WO")) {
+                trimOrLocalize(v, e, api, modes, replicas);
+            }
             return;
         }
         if (modes.containsValue("WO")) {
@@ -316,6 +335,53 @@ final class ReplicaSteps {
                 Replica fresh = store.get(Kind.REPLICA, made.name()).orElseThrow();
                 addToEngine(v, api, fresh.withStatus(new Replica.Status("running", i.getAddress(), "", 0, "")));
             });
+        }
+    }
+
+    /**
+     * A healthy volume with more RW replicas than wanted loses one (never the one on the attach node under
+     * data locality); a best-effort local volume with none on its attach node gets one there first.
+     */
+    private void trimOrLocalize(Volume v, Engine e, EngineApi api, Map<String, String> modes, List<Replica> replicas) {
+        String local = e.spec().node();
+        boolean bestEffort = v.spec().dataLocality().equals("best-effort");
+        List<Replica> healthy = replicas.stream()
+                .filter(r ->
+                        !r.spec().failed() && "RW".equals(modes.get(r.status().address())))
+                .toList();
+        if (healthy.size() > v.spec().numberOfReplicas()) {
+            healthy.stream()
+                    .filter(r -> !(bestEffort && r.spec().node().equals(local)))
+                    .max(java.util.Comparator.comparing(Replica::name))
+                    .ifPresent(victim -> {
+                        try {
+                            api.removeReplica(victim.status().address());
+                            delete(victim);
+                            log.info(
+                                    "volume {}: surplus replica {} on {} removed",
+                                    v.name(),
+                                    victim.name(),
+                                    victim.spec().node());
+                        } catch (RuntimeException ex) {
+                            log.warn(
+                                    "volume {}: removing surplus replica {}: {}",
+                                    v.name(),
+                                    victim.name(),
+                                    ex.getMessage());
+                        }
+                    });
+            return;
+        }
+        boolean hasLocal = replicas.stream()
+                .anyMatch(r -> !r.spec().failed() && r.spec().node().equals(local));
+        if (bestEffort && !hasLocal && underRebuildLimit(local)) {
+            for (Replica made : place(v, replicas, 1, local)) {
+                log.info("volume {}: data locality: a replica on the attach node {}", v.name(), local);
+                start(made)
+                        .filter(i -> i.getState() == InstanceState.RUNNING)
+                        .ifPresent(i -> addToEngine(
+                                v, api, made.withStatus(new Replica.Status("running", i.getAddress(), "", 0, ""))));
+            }
         }
     }
 

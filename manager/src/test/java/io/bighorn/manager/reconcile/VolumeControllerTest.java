@@ -255,6 +255,37 @@ class VolumeControllerTest {
     }
 
     @Test
+    void loweringTheReplicaCountRemovesASurplusReplica() {
+        createAndAttach();
+        Volume v = volume();
+        store.update(Kind.VOLUME, v.withSpec(v.spec().withNumberOfReplicas(2)));
+        passUntil(() -> replicas().size() == 2 && state().equals("attached/healthy"));
+        assertThat(fakes.engines.get("engine@n1").modes).hasSize(2);
+    }
+
+    @Test
+    void bestEffortDataLocalityMovesAReplicaToTheAttachNode() {
+        store.create(
+                Kind.VOLUME,
+                new Volume(
+                        Meta.named("v"),
+                        new Volume.Spec(1L << 30, 2, "best-effort", Set.of(), Set.of(), "", ""),
+                        Volume.Status.initial()));
+        passUntil(() -> state().equals("detached/healthy"));
+        String free = List.of("n1", "n2", "n3", "n4").stream()
+                .filter(n -> replicas().stream().noneMatch(r -> r.spec().node().equals(n)))
+                .findFirst()
+                .orElseThrow();
+        Volume v = volume();
+        store.update(Kind.VOLUME, v.withSpec(v.spec().withNodeId(free)));
+        passUntil(() -> fakes.engines.containsKey("engine@" + free)
+                && fakes.engines.get("engine@" + free).modes.containsValue("WO"));
+        fakes.engines.get("engine@" + free).finishRebuilds();
+        passUntil(() -> replicas().size() == 2 && state().equals("attached/healthy"));
+        assertThat(replicas()).extracting(r -> r.spec().node()).contains(free);
+    }
+
+    @Test
     void orphansWithoutObjectsAreRemoved() {
         fakes.agent("n2").createReplica("gone-r-1", "gone", 4096, "default", "");
         pass();
