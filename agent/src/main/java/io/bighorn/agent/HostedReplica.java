@@ -40,15 +40,17 @@ final class HostedReplica {
             return;
         }
         try {
-            if (!exists(dir) && !fromBackup.isEmpty()) {
+            // existing data keeps its own size: it may have grown since the manager last recorded it
+            boolean restored = !exists(dir) && !fromBackup.isEmpty();
+            if (restored) {
                 restore(fromBackup);
             }
             replica = exists(dir) ? Replica.open(dir) : Replica.create(dir, createSize);
-            if (replica.size() > createSize) {
-                throw new IllegalArgumentException(
-                        "the replica holds " + replica.size() + " bytes, more than the " + createSize + " asked for");
+            if (restored && replica.size() > createSize) {
+                throw new IllegalArgumentException("the backup holds " + replica.size() + " bytes, more than the "
+                        + createSize + " of the volume restored from it");
             }
-            if (replica.size() < createSize) {
+            if (restored && replica.size() < createSize) {
                 replica.expand(createSize);
             }
             size = replica.size();

@@ -45,6 +45,9 @@ public final class VolumeController {
     private final Clock clock;
     private final ReplicaSteps replicaSteps;
 
+    /** A volume is salvaged at most once in this long, so a replica that fails again at once does not spin. */
+    static final Duration SALVAGE_BACKOFF = Duration.ofMinutes(1);
+
     public VolumeController(
             Store store,
             Settings settings,
@@ -91,7 +94,10 @@ public final class VolumeController {
         boolean allFailed =
                 !replicas.isEmpty() && replicas.stream().allMatch(r -> r.spec().failed());
         if (allFailed) {
-            if (settings.flag(Settings.AUTO_SALVAGE)) {
+            Instant last = v.status().lastAutoSalvagedAt();
+            boolean recently =
+                    last != null && Duration.between(last, clock.instant()).compareTo(SALVAGE_BACKOFF) < 0;
+            if (settings.flag(Settings.AUTO_SALVAGE) && !recently) {
                 engine.ifPresent(this::stopEngine);
                 if (replicaSteps.salvage(v, replicas)) {
                     writeStatus(v, null, Robustness.UNKNOWN, Optional.empty(), true);
@@ -169,7 +175,15 @@ public final class VolumeController {
                                         v.spec().nodeId(),
                                         usable.stream().map(Replica::name).toList()),
                                 Engine.Status.unknown())));
-        long size = usable.stream().mapToLong(r -> r.spec().size()).max().orElseThrow();
+        // the data's own size wins over the objects' (an expansion the manager did not record before a crash)
+        long size = usable.stream()
+                .mapToLong(r -> Math.max(
+                        r.spec().size(),
+                        observed.instance(r.spec().node(), r.name())
+                                .map(Instance::getSize)
+                                .orElse(0L)))
+                .max()
+                .orElseThrow();
         try {
             Instance inst = agents.connect(address(v.spec().nodeId()))
                     .startEngine(
@@ -236,6 +250,22 @@ public final class VolumeController {
                 log.info("volume {}: expanded to {} bytes", v.name(), v.spec().size());
             } catch (RuntimeException ex) {
                 log.warn("volume {}: expansion failed: {}", v.name(), ex.getMessage());
+            }
+        }
+        long served = info.getSize();
+        for (Replica r : replicas) { // the engine grew its replicas: their objects follow
+            if (r.spec().size() < served) {
+                Mutations.mutate(
+                        store,
+                        Kind.REPLICA,
+                        r.name(),
+                        x -> x.withSpec(new Replica.Spec(
+                                x.spec().volume(),
+                                x.spec().node(),
+                                x.spec().disk(),
+                                served,
+                                x.spec().failedAt(),
+                                x.spec().healthyAt())));
             }
         }
         Map<String, String> modes = new HashMap<>();

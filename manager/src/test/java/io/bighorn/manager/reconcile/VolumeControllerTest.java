@@ -299,6 +299,7 @@ class VolumeControllerTest {
         store.update(Kind.VOLUME, v.withSpec(v.spec().withSize(2L << 30)));
         passUntil(() -> volume().status().currentSize() == 2L << 30);
         assertThat(fakes.engines.get("engine@n1").size).isEqualTo(2L << 30);
+        passUntil(() -> replicas().stream().allMatch(r -> r.spec().size() == 2L << 30));
     }
 
     @Test
@@ -309,5 +310,23 @@ class VolumeControllerTest {
         passUntil(() -> volume().status().lastAutoSalvagedAt() != null);
         passUntil(() -> state().equals("attached/healthy"));
         assertThat(replicas()).noneMatch(r -> r.spec().failed());
+    }
+
+    @Test
+    void aVolumeIsSalvagedAtMostOnceAMinute() {
+        createAndAttach();
+        fakes.engines.get("engine@n1").modes.replaceAll((a, m) -> "ERR");
+        passUntil(() -> volume().status().lastAutoSalvagedAt() != null);
+        java.time.Instant first = volume().status().lastAutoSalvagedAt();
+        passUntil(() -> fakes.engines.containsKey("engine@n1"));
+        fakes.engines.get("engine@n1").modes.replaceAll((a, m) -> "ERR");
+        for (int i = 0; i < 5; i++) {
+            pass();
+        }
+        assertThat(volume().status().lastAutoSalvagedAt()).isEqualTo(first);
+        assertThat(volume().status().robustness()).isEqualTo(Volume.Robustness.FAULTED);
+        clock.advance(Duration.ofSeconds(61));
+        passUntil(() -> volume().status().lastAutoSalvagedAt().isAfter(first));
+        passUntil(() -> state().equals("attached/healthy"));
     }
 }
