@@ -121,6 +121,14 @@ public final class AgentClient implements AutoCloseable {
         }
     }
 
+    /** What a backup target holds: its backup volumes, or (with a volume) that volume's backups. */
+    public io.bighorn.agent.v1.BackupListing listBackups(String target, String volume) {
+        return call(() -> stub(60).listBackups(io.bighorn.agent.v1.ListBackupsRequest.newBuilder()
+                .setTarget(target)
+                .setVolume(volume)
+                .build()));
+    }
+
     private static InstanceRequest request(String name) {
         return InstanceRequest.newBuilder().setName(name).build();
     }

@@ -1,6 +1,9 @@
 package io.bighorn.agent;
 
+import io.bighorn.agent.v1.BackupInfo;
 import io.bighorn.agent.v1.BackupJob;
+import io.bighorn.agent.v1.BackupListing;
+import io.bighorn.agent.v1.BackupVolumeInfo;
 import io.bighorn.agent.v1.CreateReplicaRequest;
 import io.bighorn.agent.v1.DeleteResponse;
 import io.bighorn.agent.v1.GetNodeRequest;
@@ -8,10 +11,15 @@ import io.bighorn.agent.v1.Instance;
 import io.bighorn.agent.v1.InstanceKind;
 import io.bighorn.agent.v1.InstanceRequest;
 import io.bighorn.agent.v1.InstanceState;
+import io.bighorn.agent.v1.ListBackupsRequest;
 import io.bighorn.agent.v1.NodeAgentGrpc;
 import io.bighorn.agent.v1.NodeInfo;
 import io.bighorn.agent.v1.StartBackupRequest;
 import io.bighorn.agent.v1.StartEngineRequest;
+import io.bighorn.backup.BackupConfig;
+import io.bighorn.backup.BackupUrl;
+import io.bighorn.backup.Backupstore;
+import io.bighorn.backup.VolumeConfig;
 import io.bighorn.common.Names;
 import io.bighorn.dataplane.replica.Replica;
 import io.bighorn.nbd.Export;
@@ -208,6 +216,40 @@ final class AgentService extends NodeAgentGrpc.NodeAgentImplBase {
                     .findFirst()
                     .orElse(null);
             return agent.backups.start(r, engine);
+        });
+    }
+
+    @Override
+    public void listBackups(ListBackupsRequest r, StreamObserver<BackupListing> observer) {
+        respond(observer, null, () -> {
+            if (r.getTarget().isBlank()) {
+                throw new IllegalArgumentException("no backup target given");
+            }
+            BackupListing.Builder b = BackupListing.newBuilder();
+            try (Backupstore store = Backupstore.open(r.getTarget(), System.getenv())) {
+                if (r.getVolume().isEmpty()) {
+                    for (String v : store.volumes()) {
+                        VolumeConfig c = store.volume(v);
+                        b.addVolumes(BackupVolumeInfo.newBuilder()
+                                .setName(c.name())
+                                .setSize(c.size())
+                                .setLastBackupName(c.lastBackupName())
+                                .setLastBackupAt(c.lastBackupAt()));
+                    }
+                } else {
+                    for (BackupConfig c : store.backups(r.getVolume())) {
+                        b.addBackups(BackupInfo.newBuilder()
+                                .setName(c.name())
+                                .setVolume(c.volumeName())
+                                .setSnapshot(c.snapshotName())
+                                .setCreated(c.createdTime())
+                                .setSize(c.size())
+                                .setComplete(c.complete())
+                                .setUrl(new BackupUrl(store.url(), r.getVolume(), c.name()).toString()));
+                    }
+                }
+            }
+            return b.build();
         });
     }
 

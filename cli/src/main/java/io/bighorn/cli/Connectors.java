@@ -79,6 +79,11 @@ final class Connectors implements AutoCloseable {
             public Optional<BackupJob> getBackup(String name) {
                 return c.getBackup(name);
             }
+
+            @Override
+            public io.bighorn.agent.v1.BackupListing listBackups(String target, String volume) {
+                return c.listBackups(target, volume);
+            }
         };
     }
 

@@ -101,6 +101,11 @@ class ClusterIT {
         assertThat(done.path("status").path("state").asText()).as("%s", done).isEqualTo("completed");
         assertThat(done.path("status").path("node").asText()).isEqualTo("n1");
         assertThat(Files.exists(backups.resolve("backupstore/volumes"))).isTrue();
+        JsonNode volumes = cluster.call("GET", "/v1/backupvolumes", null, 200);
+        assertThat(volumes.path("data").findValuesAsText("name")).containsExactly("vol1");
+        JsonNode listed = cluster.call("GET", "/v1/backupvolumes/vol1", null, 200);
+        assertThat(listed.path("data").findValuesAsText("url"))
+                .containsExactly(done.path("status").path("url").asText());
 
         cluster.startAgent("n4");
         cluster.killAgent("n3");

@@ -78,7 +78,10 @@ public final class Manager implements AutoCloseable {
         this.volumes = new VolumeController(store, settings, observed, c.agents(), c.engines(), c.clock());
         this.backups = new BackupController(store, settings, c.agents());
         this.api = ApiServer.start(
-                c.api(), c.token(), c.agentAuth(), new V1Routes(store, settings, nodes, observed, c.engines()));
+                c.api(),
+                c.token(),
+                c.agentAuth(),
+                new V1Routes(store, settings, nodes, observed, c.agents(), c.engines()));
         this.watch = store.watch(store.resourceVersion(), e -> wake.offer(true));
         this.loop = Thread.ofPlatform().name("manager-loop").daemon().start(this::run);
     }

@@ -36,9 +36,17 @@ public final class V1Routes implements ApiServer.Routes {
     private final VolumeRoutes volumes;
     private final Metrics metrics;
 
+    private final io.bighorn.manager.reconcile.AgentApi.Connector agents;
+
     public V1Routes(
-            Store store, Settings settings, NodeController nodes, Observations observed, EngineApi.Connector engines) {
+            Store store,
+            Settings settings,
+            NodeController nodes,
+            Observations observed,
+            io.bighorn.manager.reconcile.AgentApi.Connector agents,
+            EngineApi.Connector engines) {
         this.store = store;
+        this.agents = agents;
         this.settings = settings;
         this.nodes = nodes;
         Operations ops = new Operations(store, engines);
@@ -64,13 +72,16 @@ public final class V1Routes implements ApiServer.Routes {
         if (collection == null) {
             return Response.json(
                     200,
-                    Map.of("collections", List.of("volumes", "nodes", "settings", "backups", "events", "openapi")));
+                    Map.of(
+                            "collections",
+                            List.of("volumes", "nodes", "settings", "backups", "backupvolumes", "events", "openapi")));
         }
         return switch (collection) {
             case "volumes" -> volumes.handle(r);
             case "nodes" -> nodes(r);
             case "settings" -> settings(r);
             case "backups" -> backups(r);
+            case "backupvolumes" -> backupVolumes(r);
             case "events" -> events(r);
             case "openapi" -> openapi(r);
             case "internal" -> heartbeat(r);
@@ -177,6 +188,49 @@ public final class V1Routes implements ApiServer.Routes {
             out.add(t.asText());
         }
         return out;
+    }
+
+    /**
+     * {@code /v1/backupvolumes[/V]}: what the backup target holds, read by the agent of a ready node (the
+     * manager itself never opens the target): backup volumes, or one volume's backups with their URLs.
+     */
+    private Response backupVolumes(Request r) {
+        method(r, "GET");
+        String target = settings.value(Settings.BACKUP_TARGET);
+        if (target.isEmpty()) {
+            throw ApiException.invalidState("no backup target: set the backup-target setting first");
+        }
+        Node node = store.list(Kind.NODE).stream()
+                .filter(n -> n.status().ready())
+                .findFirst()
+                .orElseThrow(() -> ApiException.unavailable("no node is up to read the backup target"));
+        String volume = r.segment(2);
+        io.bighorn.agent.v1.BackupListing l;
+        try {
+            l = agents.connect(node.status().address()).listBackups(target, volume == null ? "" : volume);
+        } catch (RuntimeException e) {
+            throw new ApiException(502, "BackupTargetError", e.getMessage());
+        }
+        List<Map<String, Object>> data = new ArrayList<>();
+        if (volume == null) {
+            l.getVolumesList()
+                    .forEach(v -> data.add(Map.of(
+                            "name", v.getName(),
+                            "size", v.getSize(),
+                            "lastBackupName", v.getLastBackupName(),
+                            "lastBackupAt", v.getLastBackupAt())));
+        } else {
+            l.getBackupsList()
+                    .forEach(b -> data.add(Map.of(
+                            "name", b.getName(),
+                            "volume", b.getVolume(),
+                            "snapshot", b.getSnapshot(),
+                            "created", b.getCreated(),
+                            "size", b.getSize(),
+                            "complete", b.getComplete(),
+                            "url", b.getUrl())));
+        }
+        return Response.json(200, Map.of("target", target, "data", data));
     }
 
     private Response backups(Request r) {

@@ -28,6 +28,9 @@ public interface AgentApi {
     /** The job's state; empty when the agent does not know it (it restarted). */
     Optional<BackupJob> getBackup(String name);
 
+    /** What a backup target holds: its backup volumes, or (with a volume) that volume's backups. */
+    io.bighorn.agent.v1.BackupListing listBackups(String target, String volume);
+
     /** Reaches a node's agent at its gRPC address. */
     interface Connector {
         AgentApi connect(String address);

@@ -183,6 +183,11 @@ final class FakeCluster {
         }
 
         @Override
+        public io.bighorn.agent.v1.BackupListing listBackups(String target, String volume) {
+            return io.bighorn.agent.v1.BackupListing.getDefaultInstance();
+        }
+
+        @Override
         public synchronized Instance stopEngine(String name) {
             Instance old = instances.get(name);
             if (old == null) {
