@@ -129,6 +129,16 @@ public final class AgentClient implements AutoCloseable {
                 .build()));
     }
 
+    /** Deletes a backup (or, with an empty backup name, a whole backup volume) from a target. */
+    public io.bighorn.agent.v1.DeleteBackupResponse deleteBackup(String target, String volume, String backup) {
+        return call(() -> stub(600)
+                .deleteBackup(io.bighorn.agent.v1.DeleteBackupRequest.newBuilder()
+                        .setTarget(target)
+                        .setVolume(volume)
+                        .setBackup(backup)
+                        .build()));
+    }
+
     private static InstanceRequest request(String name) {
         return InstanceRequest.newBuilder().setName(name).build();
     }

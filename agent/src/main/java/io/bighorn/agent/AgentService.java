@@ -5,6 +5,8 @@ import io.bighorn.agent.v1.BackupJob;
 import io.bighorn.agent.v1.BackupListing;
 import io.bighorn.agent.v1.BackupVolumeInfo;
 import io.bighorn.agent.v1.CreateReplicaRequest;
+import io.bighorn.agent.v1.DeleteBackupRequest;
+import io.bighorn.agent.v1.DeleteBackupResponse;
 import io.bighorn.agent.v1.DeleteResponse;
 import io.bighorn.agent.v1.GetNodeRequest;
 import io.bighorn.agent.v1.Instance;
@@ -19,6 +21,7 @@ import io.bighorn.agent.v1.StartEngineRequest;
 import io.bighorn.backup.BackupConfig;
 import io.bighorn.backup.BackupUrl;
 import io.bighorn.backup.Backupstore;
+import io.bighorn.backup.DeleteResult;
 import io.bighorn.backup.VolumeConfig;
 import io.bighorn.common.Names;
 import io.bighorn.dataplane.replica.Replica;
@@ -250,6 +253,44 @@ final class AgentService extends NodeAgentGrpc.NodeAgentImplBase {
                 }
             }
             return b.build();
+        });
+    }
+
+    @Override
+    public void deleteBackup(DeleteBackupRequest r, StreamObserver<DeleteBackupResponse> observer) {
+        respond(observer, "backup-delete/" + r.getVolume(), () -> {
+            if (r.getTarget().isBlank()) {
+                throw new IllegalArgumentException("no backup target given");
+            }
+            Names.require("volume name", r.getVolume());
+            try (Backupstore store = Backupstore.open(r.getTarget(), System.getenv())) {
+                if (!store.volumes().contains(r.getVolume())) {
+                    return DeleteBackupResponse.newBuilder().setDeleted(false).build();
+                }
+                if (r.getBackup().isEmpty()) {
+                    store.deleteVolume(r.getVolume());
+                    log.info("node {}: deleted backup volume {} at {}", agent.name(), r.getVolume(), store.url());
+                    return DeleteBackupResponse.newBuilder().setDeleted(true).build();
+                }
+                if (!store.backupNames(r.getVolume()).contains(r.getBackup())) {
+                    return DeleteBackupResponse.newBuilder().setDeleted(false).build();
+                }
+                DeleteResult d = store.delete(r.getVolume(), r.getBackup());
+                log.info(
+                        "node {}: deleted backup {} of {}: {} blocks removed, {} left{}",
+                        agent.name(),
+                        r.getBackup(),
+                        r.getVolume(),
+                        d.blocksRemoved(),
+                        d.blocksLeft(),
+                        d.gcSkipped() == null ? "" : " (unused blocks kept: " + d.gcSkipped() + ")");
+                return DeleteBackupResponse.newBuilder()
+                        .setDeleted(true)
+                        .setBlocksRemoved(d.blocksRemoved())
+                        .setBlocksLeft(d.blocksLeft())
+                        .setGcSkipped(d.gcSkipped() == null ? "" : d.gcSkipped())
+                        .build();
+            }
         });
     }
 
