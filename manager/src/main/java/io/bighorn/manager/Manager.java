@@ -8,6 +8,7 @@ import io.bighorn.manager.model.Node;
 import io.bighorn.manager.model.Volume;
 import io.bighorn.manager.reconcile.AgentApi;
 import io.bighorn.manager.reconcile.BackupController;
+import io.bighorn.manager.reconcile.BackupTargetController;
 import io.bighorn.manager.reconcile.EngineApi;
 import io.bighorn.manager.reconcile.NodeController;
 import io.bighorn.manager.reconcile.Observations;
@@ -60,6 +61,7 @@ public final class Manager implements AutoCloseable {
     private final NodeController nodes;
     private final VolumeController volumes;
     private final BackupController backups;
+    private final BackupTargetController backupTarget;
     private final ApiServer api;
     private final Duration interval;
     private final ExecutorService workers = Executors.newVirtualThreadPerTaskExecutor();
@@ -76,12 +78,13 @@ public final class Manager implements AutoCloseable {
         Observations observed = new Observations();
         this.nodes = new NodeController(store, settings, observed, c.agents(), c.clock());
         this.volumes = new VolumeController(store, settings, observed, c.agents(), c.engines(), c.clock());
-        this.backups = new BackupController(store, settings, c.agents());
+        this.backups = new BackupController(store, settings, c.agents(), c.clock());
+        this.backupTarget = new BackupTargetController(store, settings, c.agents(), c.clock());
         this.api = ApiServer.start(
                 c.api(),
                 c.token(),
                 c.agentAuth(),
-                new V1Routes(store, settings, nodes, observed, c.agents(), c.engines()));
+                new V1Routes(store, settings, nodes, observed, c.clock(), c.engines()));
         this.watch = store.watch(store.resourceVersion(), e -> wake.offer(true));
         this.loop = Thread.ofPlatform().name("manager-loop").daemon().start(this::run);
     }
@@ -132,8 +135,9 @@ public final class Manager implements AutoCloseable {
         for (Volume v : store.list(Kind.VOLUME)) {
             submit("volume/" + v.name(), () -> volumes.reconcile(v.name()));
         }
+        submit("backuptarget", backupTarget::reconcile);
         for (Backup b : store.list(Kind.BACKUP)) {
-            if (!b.status().finished()) {
+            if (!b.status().finished() || b.meta().deleting()) {
                 submit("backup/" + b.name(), () -> backups.reconcile(b.name()));
             }
         }

@@ -5,9 +5,13 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.bighorn.control.ControlException;
 import io.bighorn.manager.api.ApiServer.Response;
+import io.bighorn.manager.model.Backup;
+import io.bighorn.manager.model.BackupTarget;
+import io.bighorn.manager.model.BackupVolume;
 import io.bighorn.manager.model.Kind;
 import io.bighorn.manager.model.Node;
 import io.bighorn.manager.model.Setting;
+import io.bighorn.manager.reconcile.BackupTargetController;
 import io.bighorn.manager.reconcile.EngineApi;
 import io.bighorn.manager.reconcile.NodeController;
 import io.bighorn.manager.reconcile.Observations;
@@ -24,6 +28,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -36,17 +41,17 @@ public final class V1Routes implements ApiServer.Routes {
     private final VolumeRoutes volumes;
     private final Metrics metrics;
 
-    private final io.bighorn.manager.reconcile.AgentApi.Connector agents;
+    private final java.time.Clock clock;
 
     public V1Routes(
             Store store,
             Settings settings,
             NodeController nodes,
             Observations observed,
-            io.bighorn.manager.reconcile.AgentApi.Connector agents,
+            java.time.Clock clock,
             EngineApi.Connector engines) {
         this.store = store;
-        this.agents = agents;
+        this.clock = clock;
         this.settings = settings;
         this.nodes = nodes;
         Operations ops = new Operations(store, engines);
@@ -74,7 +79,15 @@ public final class V1Routes implements ApiServer.Routes {
                     200,
                     Map.of(
                             "collections",
-                            List.of("volumes", "nodes", "settings", "backups", "backupvolumes", "events", "openapi")));
+                            List.of(
+                                    "volumes",
+                                    "nodes",
+                                    "settings",
+                                    "backuptargets",
+                                    "backupvolumes",
+                                    "backups",
+                                    "events",
+                                    "openapi")));
         }
         return switch (collection) {
             case "volumes" -> volumes.handle(r);
@@ -82,6 +95,7 @@ public final class V1Routes implements ApiServer.Routes {
             case "settings" -> settings(r);
             case "backups" -> backups(r);
             case "backupvolumes" -> backupVolumes(r);
+            case "backuptargets" -> backupTargets(r);
             case "events" -> events(r);
             case "openapi" -> openapi(r);
             case "internal" -> heartbeat(r);
@@ -190,59 +204,103 @@ public final class V1Routes implements ApiServer.Routes {
         return out;
     }
 
-    /**
-     * {@code /v1/backupvolumes[/V]}: what the backup target holds, read by the agent of a ready node (the
-     * manager itself never opens the target): backup volumes, or one volume's backups with their URLs.
-     */
-    private Response backupVolumes(Request r) {
-        method(r, "GET");
-        String target = settings.value(Settings.BACKUP_TARGET);
-        if (target.isEmpty()) {
-            throw ApiException.invalidState("no backup target: set the backup-target setting first");
-        }
-        Node node = store.list(Kind.NODE).stream()
-                .filter(n -> n.status().ready())
-                .findFirst()
-                .orElseThrow(() -> ApiException.unavailable("no node is up to read the backup target"));
-        String volume = r.segment(2);
-        io.bighorn.agent.v1.BackupListing l;
-        try {
-            l = agents.connect(node.status().address()).listBackups(target, volume == null ? "" : volume);
-        } catch (RuntimeException e) {
-            throw new ApiException(502, "BackupTargetError", e.getMessage());
-        }
-        List<Map<String, Object>> data = new ArrayList<>();
-        if (volume == null) {
-            l.getVolumesList()
-                    .forEach(v -> data.add(Map.of(
-                            "name", v.getName(),
-                            "size", v.getSize(),
-                            "lastBackupName", v.getLastBackupName(),
-                            "lastBackupAt", v.getLastBackupAt())));
-        } else {
-            l.getBackupsList()
-                    .forEach(b -> data.add(Map.of(
-                            "name", b.getName(),
-                            "volume", b.getVolume(),
-                            "snapshot", b.getSnapshot(),
-                            "created", b.getCreated(),
-                            "size", b.getSize(),
-                            "complete", b.getComplete(),
-                            "url", b.getUrl())));
-        }
-        return Response.json(200, Map.of("target", target, "data", data));
-    }
-
-    private Response backups(Request r) {
-        V1Routes.method(r, "GET");
+    /** {@code /v1/backuptargets[/default]}: the target, and {@code POST ?action=sync} to list it now. */
+    private Response backupTargets(Request r) {
         String name = r.segment(2);
         if (name == null) {
+            method(r, "GET");
+            return Response.json(200, Map.of("data", store.list(Kind.BACKUP_TARGET)));
+        }
+        if (store.get(Kind.BACKUP_TARGET, name).isEmpty()) {
+            throw ApiException.notFound(
+                    "backup target '" + name + "' does not exist (there is one: " + BackupTarget.DEFAULT + ")");
+        }
+        if (r.method().equals("POST")) {
+            if (!"sync".equals(r.query().get("action"))) {
+                throw ApiException.badRequest("POST on a backup target needs ?action=sync");
+            }
+            BackupTargetController.requestSync(store, clock);
+            return Response.json(202, store.get(Kind.BACKUP_TARGET, name).orElseThrow());
+        }
+        method(r, "GET", "POST");
+        return Response.json(200, store.get(Kind.BACKUP_TARGET, name).orElseThrow());
+    }
+
+    /**
+     * {@code /v1/backupvolumes[/V]}: the volumes the backup target holds backups of, as its last listing
+     * found them; one with its backups; {@code DELETE} removes every backup of it from the target.
+     */
+    private Response backupVolumes(Request r) {
+        String name = r.segment(2);
+        if (name == null) {
+            method(r, "GET");
+            return Response.json(200, Map.of("data", store.list(Kind.BACKUP_VOLUME)));
+        }
+        BackupVolume bv = store.get(Kind.BACKUP_VOLUME, name)
+                .orElseThrow(() -> ApiException.notFound("the backup target holds no backup volume '" + name
+                        + "' (as of its last listing; POST /v1/backuptargets/default?action=sync lists it again)"));
+        List<Backup> backups = store.list(Kind.BACKUP).stream()
+                .filter(b -> b.spec().volume().equals(name)
+                        && b.status().target().equals(bv.status().target()))
+                .toList();
+        switch (r.method()) {
+            case "GET" -> {
+                ObjectNode o = Json.MAPPER.valueToTree(bv);
+                o.set("backups", Json.MAPPER.valueToTree(backups));
+                return Response.json(200, o);
+            }
+            case "DELETE" -> {
+                Optional<Backup> running =
+                        backups.stream().filter(b -> !b.status().finished()).findFirst();
+                if (running.isPresent()) {
+                    throw ApiException.invalidState("backup " + running.get().name() + " of " + name
+                            + " is still running; delete the backup volume once it has finished");
+                }
+                return Response.json(202, markDeleted(Kind.BACKUP_VOLUME, bv));
+            }
+            default -> {
+                method(r, "GET", "DELETE");
+                throw new AssertionError();
+            }
+        }
+    }
+
+    /** {@code /v1/backups[/B]}: every backup, one, or {@code DELETE} one (from the target too). */
+    private Response backups(Request r) {
+        String name = r.segment(2);
+        if (name == null) {
+            method(r, "GET");
             return Response.json(200, Map.of("data", store.list(Kind.BACKUP)));
         }
-        return Response.json(
-                200,
-                store.get(Kind.BACKUP, name)
-                        .orElseThrow(() -> ApiException.notFound("backup '" + name + "' does not exist")));
+        Backup b = store.get(Kind.BACKUP, name)
+                .orElseThrow(() -> ApiException.notFound("backup '" + name + "' does not exist"));
+        switch (r.method()) {
+            case "GET" -> {
+                return Response.json(200, b);
+            }
+            case "DELETE" -> {
+                if (!b.status().finished()) {
+                    throw ApiException.invalidState(
+                            "backup " + name + " is " + b.status().state() + "; delete it once it has finished");
+                }
+                return Response.json(202, markDeleted(Kind.BACKUP, b));
+            }
+            default -> {
+                method(r, "GET", "DELETE");
+                throw new AssertionError();
+            }
+        }
+    }
+
+    private <R extends io.bighorn.manager.model.Resource<R>> R markDeleted(Kind<R> kind, R object) {
+        if (object.meta().deleting()) {
+            return object;
+        }
+        try {
+            return store.update(kind, object.withMeta(object.meta().withDeletionRequestedAt(clock.instant())));
+        } catch (io.bighorn.manager.store.StoreException.Conflict e) {
+            throw new ApiException(409, "Conflict", kind + " " + object.name() + " changed meanwhile; try again");
+        }
     }
 
     private Response settings(Request r) {

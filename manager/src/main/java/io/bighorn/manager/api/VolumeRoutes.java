@@ -12,6 +12,7 @@ import io.bighorn.manager.model.Kind;
 import io.bighorn.manager.model.Meta;
 import io.bighorn.manager.model.Replica;
 import io.bighorn.manager.model.Volume;
+import io.bighorn.manager.reconcile.SnapshotSync;
 import io.bighorn.manager.reconcile.VolumeStates;
 import io.bighorn.manager.reconcile.VolumeStates.Action;
 import io.bighorn.manager.settings.Settings;
@@ -36,11 +37,13 @@ final class VolumeRoutes {
     private final Store store;
     private final Settings settings;
     private final Operations ops;
+    private final SnapshotSync snapshots;
 
     VolumeRoutes(Store store, Settings settings, Operations ops) {
         this.store = store;
         this.settings = settings;
         this.ops = ops;
+        this.snapshots = new SnapshotSync(store);
     }
 
     Response handle(Request r) {
@@ -126,6 +129,17 @@ final class VolumeRoutes {
         Set<String> diskSelector =
                 body.has("diskSelector") ? V1Routes.tags(body.get("diskSelector"), "diskSelector") : Set.of();
         String fromBackup = text(body, "fromBackup");
+        if (fromBackup != null && !fromBackup.contains("://")) { // a Backup object's name
+            String named = fromBackup;
+            Backup b = store.get(Kind.BACKUP, named)
+                    .orElseThrow(() -> ApiException.badRequest("fromBackup must be a backup's name or URL"
+                            + " (…?backup=NAME&volume=VOLUME); there is no backup '" + named + "'"));
+            if (!b.status().state().equals("completed")) {
+                throw ApiException.badRequest(
+                        "fromBackup: backup " + named + " is " + b.status().state() + ", not completed");
+            }
+            fromBackup = b.status().url();
+        }
         if (fromBackup != null && !fromBackup.matches("(file|vfs|s3)://.*[?&]backup=[^&]+.*")) {
             throw ApiException.badRequest(
                     "fromBackup must be a backup's URL (…?backup=NAME&volume=VOLUME), not '" + fromBackup + "'");
@@ -259,14 +273,32 @@ final class VolumeRoutes {
                             .properties()
                             .forEach(e -> labels.put(e.getKey(), e.getValue().asText()));
                 }
-                return Response.json(201, snapshot(engine(() -> ops.engine(v).createSnapshot(snapName, labels))));
+                Snapshot created = engine(() -> ops.engine(v).createSnapshot(snapName, labels));
+                syncSnapshots(v);
+                return Response.json(201, snapshot(created));
             }
             V1Routes.method(r, "GET", "POST");
-            ops.require(v, Action.SNAPSHOT);
-            List<Snapshot> list = engine(() -> ops.engine(v).listSnapshots());
+            if (!VolumeStates.allowed(v.status().state()).contains(Action.SNAPSHOT)) {
+                // detached: the chain as the engine last reported it
+                return Response.json(
+                        200,
+                        Map.of(
+                                "data",
+                                snapshots.of(v.name()).stream()
+                                        .map(VolumeRoutes::snapshot)
+                                        .toList()));
+            }
+            List<Snapshot> list = syncSnapshots(v);
             return Response.json(
                     200,
                     Map.of("data", list.stream().map(VolumeRoutes::snapshot).toList()));
+        }
+        if (r.method().equals("GET")) {
+            return Response.json(
+                    200,
+                    snapshot(store.get(Kind.SNAPSHOT, io.bighorn.manager.model.Snapshot.objectName(v.name(), snap))
+                            .orElseThrow(() ->
+                                    ApiException.notFound("volume " + v.name() + " has no snapshot '" + snap + "'"))));
         }
         ops.require(v, Action.SNAPSHOT);
         switch (r.method()) {
@@ -275,6 +307,7 @@ final class VolumeRoutes {
                     ops.engine(v).deleteSnapshot(snap);
                     return ops.engine(v).purge();
                 });
+                syncSnapshots(v);
                 return new Response(204, "application/json", new byte[0]);
             }
             case "POST" -> {
@@ -286,6 +319,7 @@ final class VolumeRoutes {
                     ops.engine(v).revert(snap);
                     return null;
                 });
+                syncSnapshots(v);
                 return Response.json(202, view(v));
             }
             default -> {
@@ -341,6 +375,27 @@ final class VolumeRoutes {
         } catch (ControlException e) {
             throw V1Routes.engineError(e);
         }
+    }
+
+    /** The engine's chain, mirrored into the Snapshot objects on the way. */
+    private List<Snapshot> syncSnapshots(Volume v) {
+        List<Snapshot> list = engine(() -> ops.engine(v).listSnapshots());
+        snapshots.sync(v.name(), list);
+        return list;
+    }
+
+    private static ObjectNode snapshot(io.bighorn.manager.model.Snapshot s) {
+        ObjectNode o = Json.MAPPER
+                .createObjectNode()
+                .put("name", s.spec().snapshot())
+                .put("parent", s.status().parent())
+                .put("created", s.status().created())
+                .put("size", s.status().size())
+                .put("removed", s.status().removed())
+                .put("userCreated", s.status().userCreated());
+        o.set("children", Json.MAPPER.valueToTree(s.status().children()));
+        o.set("labels", Json.MAPPER.valueToTree(s.status().labels()));
+        return o;
     }
 
     private static ObjectNode snapshot(Snapshot s) {

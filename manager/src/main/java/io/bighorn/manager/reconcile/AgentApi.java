@@ -31,6 +31,12 @@ public interface AgentApi {
     /** What a backup target holds: its backup volumes, or (with a volume) that volume's backups. */
     io.bighorn.agent.v1.BackupListing listBackups(String target, String volume);
 
+    /**
+     * Deletes a backup from a target, or with an empty backup name the whole backup volume; false when it
+     * was not there.
+     */
+    boolean deleteBackup(String target, String volume, String backup);
+
     /** Reaches a node's agent at its gRPC address. */
     interface Connector {
         AgentApi connect(String address);

@@ -21,15 +21,23 @@ public final class BackupController {
     private final Store store;
     private final Settings settings;
     private final AgentApi.Connector agents;
+    private final java.time.Clock clock;
 
-    public BackupController(Store store, Settings settings, AgentApi.Connector agents) {
+    public BackupController(Store store, Settings settings, AgentApi.Connector agents, java.time.Clock clock) {
         this.store = store;
         this.settings = settings;
         this.agents = agents;
+        this.clock = clock;
     }
 
     public void reconcile(String name) {
         Optional<Backup> found = store.get(Kind.BACKUP, name);
+        if (found.isPresent()
+                && found.get().meta().deleting()
+                && found.get().status().finished()) {
+            delete(found.get());
+            return;
+        }
         if (found.isEmpty() || found.get().status().finished()) {
             return;
         }
@@ -79,7 +87,34 @@ public final class BackupController {
                         s.state().equals("error") ? s.error() : s.url());
             }
             Mutations.mutate(store, Kind.BACKUP, name, x -> x.withStatus(s));
+            if (s.finished()) {
+                BackupTargetController.requestSync(store, clock);
+            }
         }
+    }
+
+    /**
+     * Deletes a finished backup: a completed one from the target first (through a ready node's agent; the
+     * target's own deletion removes the blocks no other backup uses), then the object.
+     */
+    private void delete(Backup b) {
+        if (b.status().state().equals("completed") && !b.status().url().isEmpty()) {
+            Optional<Node> node = store.list(Kind.NODE).stream()
+                    .filter(n -> n.status().ready())
+                    .findFirst();
+            if (node.isEmpty()) {
+                return; // wait for a node to do it
+            }
+            boolean deleted = agents.connect(node.get().status().address())
+                    .deleteBackup(b.status().target(), b.spec().volume(), b.name());
+            log.info(
+                    "backup {} of {} {}",
+                    b.name(),
+                    b.spec().volume(),
+                    deleted ? "deleted from " + b.status().target() : "was already gone from the target");
+            BackupTargetController.requestSync(store, clock);
+        }
+        store.delete(Kind.BACKUP, b.name());
     }
 
     private void finish(Backup b, String state, String error) {

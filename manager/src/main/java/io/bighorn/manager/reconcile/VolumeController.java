@@ -44,6 +44,7 @@ public final class VolumeController {
     private final EngineApi.Connector engines;
     private final Clock clock;
     private final ReplicaSteps replicaSteps;
+    private final SnapshotSync snapshots;
 
     /** A volume is salvaged at most once in this long, so a replica that fails again at once does not spin. */
     static final Duration SALVAGE_BACKOFF = Duration.ofMinutes(1);
@@ -62,6 +63,7 @@ public final class VolumeController {
         this.engines = engines;
         this.clock = clock;
         this.replicaSteps = new ReplicaSteps(store, settings, observed, agents, clock);
+        this.snapshots = new SnapshotSync(store);
     }
 
     public static String engineName(String volume) {
@@ -290,6 +292,11 @@ public final class VolumeController {
                 x -> x.withStatus(new Engine.Status(
                         "running", x.status().address(), x.status().endpoint(), size, modes, rebuildText)));
         replicaSteps.replenish(v, e, api, modes, replicas);
+        try {
+            snapshots.sync(v.name(), api.listSnapshots());
+        } catch (RuntimeException ex) {
+            log.debug("volume {}: listing snapshots: {}", v.name(), ex.getMessage());
+        }
     }
 
     private Robustness robustness(Volume v, List<Replica> replicas, EngineInfo info) {
@@ -382,6 +389,7 @@ public final class VolumeController {
         for (Replica r : replicaSteps.replicasOf(v.name())) {
             replicaSteps.delete(r);
         }
+        snapshots.removeAll(v.name());
         store.delete(Kind.VOLUME, v.name());
         log.info("volume {} deleted", v.name());
     }

@@ -30,6 +30,7 @@ public final class Settings {
     public static final String BACKUP_TARGET = "backup-target";
     public static final String BACKUP_COMPRESSION = "backup-compression-method";
     public static final String NODE_DOWN_TIMEOUT = "node-down-timeout";
+    public static final String BACKUPSTORE_POLL_INTERVAL = "backupstore-poll-interval";
 
     private static final Map<String, SettingDefinition> DEFINITIONS = new LinkedHashMap<>();
 
@@ -134,6 +135,14 @@ public final class Settings {
                         List.of("none", "lz4", "gzip"),
                         0,
                         0));
+        define(
+                BACKUPSTORE_POLL_INTERVAL,
+                "backup",
+                "Seconds between listings of the backup target, which keep the backup volumes and the backups"
+                        + " found there up to date (0: only when asked, and after each backup).",
+                300,
+                0,
+                Integer.MAX_VALUE);
         define(
                 NODE_DOWN_TIMEOUT,
                 "general",

@@ -130,7 +130,7 @@ class ApiTest {
         expectError(
                 400,
                 "InvalidArgument",
-                "fromBackup must be a backup's URL",
+                "fromBackup must be a backup's",
                 "POST",
                 "/v1/volumes",
                 "{\"name\":\"v\",\"size\":\"1Gi\",\"fromBackup\":\"/etc/passwd\"}");
@@ -181,6 +181,40 @@ class ApiTest {
         expect(202, "DELETE", "/v1/volumes/v1", null);
         await().atMost(Duration.ofSeconds(30))
                 .until(() -> manager.store().list(Kind.VOLUME).isEmpty());
+    }
+
+    @Test
+    void backupResourcesAndTheirGuards() throws Exception {
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> manager.store().get(Kind.BACKUP_TARGET, "default").isPresent());
+        JsonNode t = expect(200, "GET", "/v1/backuptargets/default", null);
+        assertThat(t.path("status").path("available").asBoolean()).isFalse();
+        assertThat(t.path("status").path("message").asText()).contains("backup-target setting");
+        expectError(400, "InvalidArgument", "?action=sync", "POST", "/v1/backuptargets/default", "{}");
+        expect(202, "POST", "/v1/backuptargets/default?action=sync", "{}");
+        expectError(404, "NotFound", "there is one: default", "GET", "/v1/backuptargets/other", null);
+        assertThat(expect(200, "GET", "/v1/backupvolumes", null).path("data")).isEmpty();
+        expectError(404, "NotFound", "action=sync", "DELETE", "/v1/backupvolumes/vol1", null);
+        expectError(404, "NotFound", "backup 'b1' does not exist", "DELETE", "/v1/backups/b1", null);
+
+        manager.store()
+                .create(
+                        Kind.BACKUP,
+                        new io.bighorn.manager.model.Backup(
+                                io.bighorn.manager.model.Meta.named("b1"),
+                                new io.bighorn.manager.model.Backup.Spec("vol1", "s1", java.util.Map.of()),
+                                new io.bighorn.manager.model.Backup.Status(
+                                        "running", "n1", "file:///t", 1, 10, "", "")));
+        expectError(409, "InvalidState", "backup b1 is running", "DELETE", "/v1/backups/b1", null);
+        expectError(405, "MethodNotAllowed", "GET or DELETE", "PUT", "/v1/backups/b1", "{}");
+        assertThat(manager.store().get(Kind.BACKUP, "b1").orElseThrow().meta().deleting())
+                .isFalse();
+
+        // a detached volume's snapshots: the last view of its chain (none yet), not an error
+        expect(201, "POST", "/v1/volumes", "{\"name\":\"v1\",\"size\":\"1Gi\"}");
+        assertThat(expect(200, "GET", "/v1/volumes/v1/snapshots", null).path("data"))
+                .isEmpty();
+        expectError(404, "NotFound", "no snapshot 's9'", "GET", "/v1/volumes/v1/snapshots/s9", null);
     }
 
     @Test

@@ -50,6 +50,40 @@ final class FakeCluster {
 
     final Map<String, FakeAgent> agents = new ConcurrentHashMap<>();
     final Map<String, FakeEngine> engines = new ConcurrentHashMap<>();
+    /** What the (one) backup target holds: volume → backup name → backup. */
+    final Map<String, Map<String, io.bighorn.agent.v1.BackupInfo>> backupTarget = new LinkedHashMap<>();
+
+    /** Listing or changing the target fails, as when it is unreachable. */
+    volatile boolean targetDown;
+
+    void deleteBackupBehindTheManager(String volume, String backup) {
+        synchronized (backupTarget) {
+            if (backup.isEmpty()) {
+                backupTarget.remove(volume);
+            } else {
+                backupTarget.getOrDefault(volume, new LinkedHashMap<>()).remove(backup);
+            }
+        }
+    }
+
+    void putBackup(String volume, String name, String snapshot) {
+        synchronized (backupTarget) {
+            backupTarget
+                    .computeIfAbsent(volume, v -> new LinkedHashMap<>())
+                    .put(
+                            name,
+                            io.bighorn.agent.v1.BackupInfo.newBuilder()
+                                    .setName(name)
+                                    .setVolume(volume)
+                                    .setSnapshot(snapshot)
+                                    .setCreated("2026-11-22T10:00:00Z")
+                                    .setSize(4096)
+                                    .setComplete(true)
+                                    .setUrl("file:///target?backup=" + name + "&volume=" + volume)
+                                    .build());
+        }
+    }
+
     private int ports = 1000;
 
     FakeAgent agent(String node) {
@@ -184,7 +218,41 @@ final class FakeCluster {
 
         @Override
         public io.bighorn.agent.v1.BackupListing listBackups(String target, String volume) {
-            return io.bighorn.agent.v1.BackupListing.getDefaultInstance();
+            if (targetDown) {
+                throw new IllegalStateException("backup target " + target + " unreachable");
+            }
+            synchronized (backupTarget) {
+                var l = io.bighorn.agent.v1.BackupListing.newBuilder();
+                if (volume.isEmpty()) {
+                    backupTarget.forEach((v, bs) -> l.addVolumes(io.bighorn.agent.v1.BackupVolumeInfo.newBuilder()
+                            .setName(v)
+                            .setSize(1 << 30)
+                            .setLastBackupName(
+                                    bs.isEmpty()
+                                            ? ""
+                                            : bs.values().stream()
+                                                    .toList()
+                                                    .getLast()
+                                                    .getName())));
+                } else {
+                    l.addAllBackups(backupTarget.getOrDefault(volume, Map.of()).values());
+                }
+                return l.build();
+            }
+        }
+
+        @Override
+        public boolean deleteBackup(String target, String volume, String backup) {
+            if (targetDown) {
+                throw new IllegalStateException("backup target " + target + " unreachable");
+            }
+            synchronized (backupTarget) {
+                if (backup.isEmpty()) {
+                    return backupTarget.remove(volume) != null;
+                }
+                Map<String, io.bighorn.agent.v1.BackupInfo> bs = backupTarget.get(volume);
+                return bs != null && bs.remove(backup) != null;
+            }
         }
 
         @Override
@@ -245,6 +313,8 @@ final class FakeCluster {
             return info();
         }
 
+        final Map<String, Snapshot> snapshots = new LinkedHashMap<>();
+
         @Override
         public synchronized EngineInfo expand(long newSize) {
             size = newSize;
@@ -252,17 +322,26 @@ final class FakeCluster {
         }
 
         @Override
-        public Snapshot createSnapshot(String name, Map<String, String> labels) {
-            return Snapshot.newBuilder().setName(name).build();
+        public synchronized Snapshot createSnapshot(String name, Map<String, String> labels) {
+            Snapshot s = Snapshot.newBuilder()
+                    .setName(name)
+                    .setCreated("2026-11-22T10:00:0" + snapshots.size() + "Z")
+                    .setUserCreated(true)
+                    .putAllLabels(labels)
+                    .build();
+            snapshots.put(name, s);
+            return s;
         }
 
         @Override
-        public List<Snapshot> listSnapshots() {
-            return List.of();
+        public synchronized List<Snapshot> listSnapshots() {
+            return List.copyOf(snapshots.values());
         }
 
         @Override
-        public void deleteSnapshot(String name) {}
+        public synchronized void deleteSnapshot(String name) {
+            snapshots.remove(name);
+        }
 
         @Override
         public void revert(String name) {}

@@ -42,7 +42,7 @@ class VolumeControllerTest {
         nodes = new NodeController(store, settings, observed, fakes.agentConnector(), clock);
         volumes =
                 new VolumeController(store, settings, observed, fakes.agentConnector(), fakes.engineConnector(), clock);
-        backups = new BackupController(store, settings, fakes.agentConnector());
+        backups = new BackupController(store, settings, fakes.agentConnector(), clock);
         for (String n : List.of("n1", "n2", "n3", "n4")) {
             fakes.agent(n);
             heartbeat(n);
@@ -237,6 +237,31 @@ class VolumeControllerTest {
         assertThat(done.state()).isEqualTo("completed");
         assertThat(done.node()).isEqualTo("n1");
         assertThat(done.url()).contains("backup=backup-1");
+    }
+
+    @Test
+    void snapshotObjectsMirrorTheEnginesChainAndOutliveADetach() {
+        createAndAttach();
+        FakeCluster.FakeEngine engine = fakes.engines.get("engine@n1");
+        engine.createSnapshot("s1", java.util.Map.of("k", "v"));
+        engine.createSnapshot("s2", java.util.Map.of());
+        passUntil(() -> store.list(Kind.SNAPSHOT).size() == 2);
+        var s1 = store.get(Kind.SNAPSHOT, "v/s1").orElseThrow();
+        assertThat(s1.spec().volume()).isEqualTo("v");
+        assertThat(s1.spec().snapshot()).isEqualTo("s1");
+        assertThat(s1.status().labels()).containsEntry("k", "v");
+        engine.deleteSnapshot("s1");
+        passUntil(() -> store.get(Kind.SNAPSHOT, "v/s1").isEmpty());
+
+        Volume v = volume();
+        store.update(Kind.VOLUME, v.withSpec(v.spec().withNodeId("")));
+        passUntil(() -> state().startsWith("detached"));
+        assertThat(store.list(Kind.SNAPSHOT)).extracting(x -> x.name()).containsExactly("v/s2");
+
+        v = volume();
+        store.update(Kind.VOLUME, v.withMeta(v.meta().withDeletionRequestedAt(clock.instant())));
+        passUntil(() -> store.get(Kind.VOLUME, "v").isEmpty());
+        assertThat(store.list(Kind.SNAPSHOT)).isEmpty();
     }
 
     @Test
