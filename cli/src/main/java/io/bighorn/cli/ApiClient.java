@@ -95,7 +95,9 @@ final class ApiClient {
         JsonNode json = response.body().isEmpty() ? JSON.createObjectNode() : parse(response.body());
         if (response.statusCode() >= 400) {
             String message = json.path("message").asText(response.body());
-            throw new IOException(message + " (" + json.path("code").asText("HTTP " + response.statusCode()) + ")");
+            throw new ApiError(
+                    response.statusCode(),
+                    message + " (" + json.path("code").asText("HTTP " + response.statusCode()) + ")");
         }
         return json;
     }
@@ -106,6 +108,20 @@ final class ApiClient {
         } catch (IOException e) {
             throw new IOException("the API answered something that is not JSON: "
                     + body.lines().findFirst().orElse(""));
+        }
+    }
+
+    /** The API's answer to a refused call: its HTTP status, and its message as the exception's. */
+    static final class ApiError extends IOException {
+        private final int status;
+
+        ApiError(int status, String message) {
+            super(message);
+            this.status = status;
+        }
+
+        int status() {
+            return status;
         }
     }
 

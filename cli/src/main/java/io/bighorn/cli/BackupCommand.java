@@ -41,13 +41,15 @@ import picocli.CommandLine.Spec;
  */
 @Command(
         name = "backup",
-        description = "Back up snapshots to a file:// or s3:// target; list, inspect, delete and restore backups.",
+        description = "Back up snapshots to a file:// or s3:// target; list, inspect, delete and restore backups."
+                + " Forms that name no target URL go through the manager (--server) and its backup target.",
         subcommands = {
             BackupCommand.Create.class,
             BackupCommand.Ls.class,
             BackupCommand.Inspect.class,
             BackupCommand.Rm.class,
-            BackupCommand.Restore.class
+            BackupCommand.Restore.class,
+            BackupCommand.Target.class
         })
 final class BackupCommand implements Runnable {
     static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -61,7 +63,10 @@ final class BackupCommand implements Runnable {
     }
 
     abstract static class Leaf implements Callable<Integer> {
-        @Option(names = "--json", description = "print JSON")
+        /** --json, and where the manager's API is for the forms without a target URL. */
+        @picocli.CommandLine.Mixin
+        ApiClient.Options api;
+
         boolean json;
 
         @Spec
@@ -72,6 +77,7 @@ final class BackupCommand implements Runnable {
         @Override
         public Integer call() throws Exception {
             PrintWriter out = spec.commandLine().getOut();
+            json = api.json;
             run(out);
             out.flush();
             return 0;
@@ -82,23 +88,27 @@ final class BackupCommand implements Runnable {
         }
     }
 
-    @Command(name = "create", description = "Back up a snapshot of a running engine's volume.")
+    @Command(
+            name = "create",
+            description = "Back up a snapshot of a running engine's volume (--engine, --target), or through the"
+                    + " manager a snapshot of an attached volume (--volume) to the backup target it is set to.")
     static final class Create extends Leaf {
-        @Option(
-                names = "--engine",
-                required = true,
-                paramLabel = "HOST:PORT",
-                description = "the engine's control address")
+        @Option(names = "--engine", paramLabel = "HOST:PORT", description = "the engine's control address")
         String engine;
+
+        @Option(names = "--volume", paramLabel = "VOLUME", description = "through the manager: the volume")
+        String volume;
+
+        @Option(names = "--wait", description = "through the manager: follow the backup to its end")
+        boolean await;
 
         @Option(names = "--snapshot", required = true, paramLabel = "NAME", description = "the snapshot to back up")
         String snapshot;
 
         @Option(
                 names = "--target",
-                required = true,
                 paramLabel = "URL",
-                description = "file:///path or s3://bucket@region/path")
+                description = "file:///path or s3://bucket@region/path (with --engine)")
         String target;
 
         @Option(names = "--name", paramLabel = "NAME", description = "the backup's name (default: backup-<random>)")
@@ -133,6 +143,18 @@ final class BackupCommand implements Runnable {
 
         @Override
         void run(PrintWriter out) throws Exception {
+            if (volume != null) {
+                if (engine != null || target != null) {
+                    throw new IllegalArgumentException(
+                            "give --volume (through the manager) or --engine and --target (directly), not both");
+                }
+                new BackupApi(api, out).create(volume, snapshot, await);
+                return;
+            }
+            if (engine == null || target == null) {
+                throw new IllegalArgumentException(
+                        "give --volume VOLUME (through the manager), or --engine HOST:PORT and --target URL");
+            }
             BackupOptions options = BackupOptions.defaults()
                     .withName(name)
                     .withFull(full)
@@ -208,9 +230,15 @@ final class BackupCommand implements Runnable {
         }
     }
 
-    @Command(name = "ls", description = "List the backup volumes of a target, or the backups of one volume.")
+    @Command(
+            name = "ls",
+            description = "List the backup volumes of a target, or the backups of one volume; without a target,"
+                    + " those of the manager's backup target.")
     static final class Ls extends Leaf {
-        @Parameters(paramLabel = "TARGET", description = "file:///path or s3://bucket@region/path")
+        @Parameters(
+                arity = "0..1",
+                paramLabel = "TARGET",
+                description = "file:///path or s3://bucket@region/path (default: through the manager)")
         String target;
 
         @Option(names = "--volume", paramLabel = "VOLUME", description = "list this volume's backups")
@@ -218,6 +246,10 @@ final class BackupCommand implements Runnable {
 
         @Override
         void run(PrintWriter out) throws Exception {
+            if (target == null) {
+                new BackupApi(api, out).ls(volume);
+                return;
+            }
             try (Backupstore store = Backupstore.open(target, System.getenv())) {
                 if (volume == null) {
                     List<Map<String, Object>> rows = new ArrayList<>();
@@ -296,13 +328,19 @@ final class BackupCommand implements Runnable {
         return m;
     }
 
-    @Command(name = "inspect", description = "Show one backup: TARGET?backup=NAME&volume=VOLUME.")
+    @Command(
+            name = "inspect",
+            description = "Show one backup: TARGET?backup=NAME&volume=VOLUME, or a backup's name in the manager.")
     static final class Inspect extends Leaf {
-        @Parameters(paramLabel = "BACKUP_URL")
+        @Parameters(paramLabel = "BACKUP_URL|NAME")
         String url;
 
         @Override
         void run(PrintWriter out) throws Exception {
+            if (!url.contains("://")) {
+                new BackupApi(api, out).inspect(url);
+                return;
+            }
             BackupUrl u = BackupUrl.parse(url);
             if (u.backup() == null) {
                 throw new IllegalArgumentException("backup URL " + url + " names no backup (…?backup=NAME&volume=V)");
@@ -323,14 +361,21 @@ final class BackupCommand implements Runnable {
             description = "Delete a backup and the blocks no other backup uses; with --whole-volume and a URL "
                     + "without backup=, the whole backup volume.")
     static final class Rm extends Leaf {
-        @Parameters(paramLabel = "BACKUP_URL")
+        @Parameters(paramLabel = "BACKUP_URL|NAME", description = "a backup's URL, or its name in the manager")
         String url;
 
-        @Option(names = "--whole-volume", description = "delete every backup of the volume the URL names")
+        @Option(
+                names = "--whole-volume",
+                description = "delete every backup of the volume the URL names (through the manager: NAME is the"
+                        + " volume)")
         boolean wholeVolume;
 
         @Override
         void run(PrintWriter out) throws Exception {
+            if (!url.contains("://")) {
+                new BackupApi(api, out).rm(url, wholeVolume);
+                return;
+            }
             BackupUrl u = BackupUrl.parse(url);
             try (Backupstore store = Backupstore.open(u.target(), System.getenv())) {
                 if (u.backup() == null) {
@@ -394,6 +439,10 @@ final class BackupCommand implements Runnable {
 
         @Override
         void run(PrintWriter out) throws Exception {
+            if (!url.contains("://")) {
+                throw new IllegalArgumentException("to restore backup " + url + " through the manager, create a"
+                        + " volume from it: bighorn volume create NAME --size SIZE --from-backup " + url);
+            }
             BackupUrl u = BackupUrl.parse(url);
             if (u.backup() == null) {
                 throw new IllegalArgumentException("backup URL " + url + " names no backup (…?backup=NAME&volume=V)");
@@ -455,6 +504,20 @@ final class BackupCommand implements Runnable {
                 sink.flush();
                 return r;
             }
+        }
+    }
+
+    @Command(
+            name = "target",
+            description = "The manager's backup target (setting backup-target): whether the last listing worked;"
+                    + " --sync lists it again now.")
+    static final class Target extends Leaf {
+        @Option(names = "--sync", description = "list the target now and wait for that listing")
+        boolean sync;
+
+        @Override
+        void run(PrintWriter out) throws Exception {
+            new BackupApi(api, out).target(sync);
         }
     }
 }

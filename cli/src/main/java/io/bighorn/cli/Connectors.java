@@ -84,6 +84,11 @@ final class Connectors implements AutoCloseable {
             public io.bighorn.agent.v1.BackupListing listBackups(String target, String volume) {
                 return c.listBackups(target, volume);
             }
+
+            @Override
+            public boolean deleteBackup(String target, String volume, String backup) {
+                return c.deleteBackup(target, volume, backup).getDeleted();
+            }
         };
     }
 

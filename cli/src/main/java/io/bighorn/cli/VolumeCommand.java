@@ -103,7 +103,9 @@ final class VolumeCommand {
         @Option(names = "--disk-selector", split = ",", description = "disk tags the replicas' disks must have")
         List<String> diskSelector;
 
-        @Option(names = "--from-backup", description = "a backup's URL: the volume starts with its data")
+        @Option(
+                names = "--from-backup",
+                description = "a backup (its name in `bighorn backup ls`, or its URL): the volume starts with its data")
         String fromBackup;
 
         @Override
@@ -290,36 +292,8 @@ final class VolumeCommand {
 
         @Override
         public Integer call() throws Exception {
-            ApiClient client = api.client();
-            JsonNode b = client.post(path(name) + "/backups", Map.of("snapshot", snapshot));
-            String id = b.path("meta").path("name").asText();
-            if (await) {
-                try (ProgressPrinter bar = ProgressPrinter.forStderr("backup " + name, api.json)) {
-                    while (true) {
-                        b = client.get("/v1/backups/" + id);
-                        JsonNode s = b.path("status");
-                        bar.update(
-                                s.path("bytesDone").asLong(),
-                                s.path("bytesTotal").asLong());
-                        if (s.path("state").asText().equals("completed")
-                                || s.path("state").asText().equals("error")) {
-                            break;
-                        }
-                        Thread.sleep(500);
-                    }
-                }
-                if (b.path("status").path("state").asText().equals("error")) {
-                    throw new IOException("backup " + id + " failed: "
-                            + b.path("status").path("error").asText());
-                }
-            }
-            print(
-                    b,
-                    "backup " + id + " of " + name + "/" + snapshot + ": "
-                            + b.path("status").path("state").asText()
-                            + (b.path("status").path("url").asText().isEmpty()
-                                    ? ""
-                                    : " " + b.path("status").path("url").asText()));
+            new BackupApi(api, out()).create(name, snapshot, await);
+            out().flush();
             return 0;
         }
     }

@@ -101,11 +101,19 @@ class ClusterIT {
         assertThat(done.path("status").path("state").asText()).as("%s", done).isEqualTo("completed");
         assertThat(done.path("status").path("node").asText()).isEqualTo("n1");
         assertThat(Files.exists(backups.resolve("backupstore/volumes"))).isTrue();
-        JsonNode volumes = cluster.call("GET", "/v1/backupvolumes", null, 200);
-        assertThat(volumes.path("data").findValuesAsText("name")).containsExactly("vol1");
-        JsonNode listed = cluster.call("GET", "/v1/backupvolumes/vol1", null, 200);
-        assertThat(listed.path("data").findValuesAsText("url"))
+        // the completed backup makes the manager list the target: a BackupVolume describes vol1
+        JsonNode listed = await().atMost(CONVERGE)
+                .ignoreExceptions()
+                .until(
+                        () -> cluster.call("GET", "/v1/backupvolumes/vol1", null, 200),
+                        x -> x.path("status").path("backups").asInt() == 1);
+        assertThat(listed.path("status").path("lastBackupName").asText()).isEqualTo(backup);
+        assertThat(listed.path("backups").findValuesAsText("url"))
                 .containsExactly(done.path("status").path("url").asText());
+        JsonNode target = cluster.call("GET", "/v1/backuptargets/default", null, 200);
+        assertThat(target.path("status").path("available").asBoolean())
+                .as("%s", target)
+                .isTrue();
 
         cluster.startAgent("n4");
         cluster.killAgent("n3");
@@ -150,6 +158,23 @@ class ClusterIT {
                 "raw",
                 img.toString(),
                 restored.path("status").path("endpoint").asText());
+
+        // deleting the backup through the API removes it from the target, then its object
+        cluster.call("DELETE", "/v1/backups/" + backup, null, 202);
+        await().atMost(CONVERGE)
+                .until(() -> cluster.call("GET", "/v1/backups/" + backup, null, -1)
+                                .path("_status")
+                                .asInt()
+                        == 404);
+        try (var cfgs = Files.walk(backups)) {
+            assertThat(cfgs.map(p -> p.getFileName().toString()))
+                    .as("backup cfgs left in the target")
+                    .noneMatch(n -> n.equals("backup_" + backup + ".cfg"));
+        }
+        await().atMost(CONVERGE)
+                .until(
+                        () -> cluster.call("GET", "/v1/backupvolumes/vol1", null, 200),
+                        x -> x.path("status").path("backups").asInt() == 0);
     }
 
     @Test

@@ -93,6 +93,25 @@ class QuickstartIT {
         cli("snapshot", "create", "vol1", "before-upgrade", "--label", "app=db");
         assertThat(cli("snapshot", "ls", "vol1")).contains("before-upgrade");
         assertThat(cli("volume", "expand", "vol1", "2Gi")).contains("vol1: 2 GiB");
+        Path backups = tmp.resolve("backups");
+        cli("setting", "set", "backup-target", backups.toUri().toString());
+        String made = cli("backup", "create", "--volume", "vol1", "--snapshot", "before-upgrade", "--wait");
+        assertThat(made).containsPattern("backup backup-[0-9a-f]+ of vol1/before-upgrade: completed file:");
+        String backup = made.replaceAll("(?s).*backup (backup-[0-9a-f]+) of.*", "$1");
+        org.awaitility.Awaitility.await()
+                .atMost(STEP)
+                .until(() -> cli("backup", "ls").matches("(?s).*vol1 +[0-9.]+ [KMGT]?i?B +1 +" + backup + ".*"));
+        assertThat(cli("backup", "ls", "--volume", "vol1")).contains(backup).contains("completed");
+        assertThat(cli("backup", "target", "--sync")).containsPattern("available +true");
+        assertThat(cli("volume", "create", "vol1-copy", "--size", "2Gi", "--replicas", "1", "--from-backup", backup))
+                .contains("vol1-copy");
+        String copy = cli("volume", "attach", "vol1-copy", "--wait");
+        String copyUrl = copy.replaceAll("(?s).*(nbd://\\S+/vol1-copy).*", "$1");
+        qemuImg("compare", "-f", "raw", "-F", "raw", img.toString(), copyUrl);
+        cli("volume", "detach", "vol1-copy", "--wait");
+        cli("volume", "rm", "vol1-copy", "--wait");
+        assertThat(cli("backup", "rm", backup)).contains("deleted backup " + backup);
+        assertThat(cli("backup", "ls", "--volume", "vol1")).doesNotContain(backup);
         assertThat(cli("node", "ls")).contains("default");
         assertThat(cli("setting", "ls")).contains("default-replica-count");
 
