@@ -22,6 +22,10 @@ final class HostedReplica {
     private ReplicaServer server;
     private String error = "";
     private long size;
+    // a restore runs inside start(), which holds the lock: describe() reads these without it
+    private volatile boolean restoring;
+    private volatile long restoreDone;
+    private volatile long restoreTotal;
 
     HostedReplica(String name, String volume, String disk, Path dir) {
         this.name = name;
@@ -69,9 +73,17 @@ final class HostedReplica {
         if (u.backup() == null) {
             throw new IllegalArgumentException("restore needs the URL of one backup, not " + url);
         }
+        restoreDone = 0;
+        restoreTotal = 0;
+        restoring = true;
         try (io.bighorn.backup.Backupstore store = io.bighorn.backup.Backupstore.open(u.target(), System.getenv())) {
             io.bighorn.backup.DirectoryRestore.restore(
-                    store, u.volume(), u.backup(), java.util.List.of(dir), 4, io.bighorn.backup.Progress.NONE);
+                    store, u.volume(), u.backup(), java.util.List.of(dir), 4, (done, total) -> {
+                        restoreTotal = total;
+                        restoreDone = done;
+                    });
+        } finally {
+            restoring = false;
         }
     }
 
@@ -98,7 +110,24 @@ final class HostedReplica {
         return server != null;
     }
 
-    synchronized Instance describe() {
+    /** The replica as GetNode reports it; never waits for a restore in progress. */
+    Instance describe() {
+        if (restoring) {
+            return Instance.newBuilder()
+                    .setName(name)
+                    .setVolume(volume)
+                    .setKind(InstanceKind.REPLICA)
+                    .setDisk(disk)
+                    .setState(InstanceState.STOPPED)
+                    .setRestoring(true)
+                    .setRestoreBytesDone(restoreDone)
+                    .setRestoreBytesTotal(restoreTotal)
+                    .build();
+        }
+        return describeServing();
+    }
+
+    private synchronized Instance describeServing() {
         Instance.Builder b = Instance.newBuilder()
                 .setName(name)
                 .setVolume(volume)

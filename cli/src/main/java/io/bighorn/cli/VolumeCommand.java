@@ -108,8 +108,19 @@ final class VolumeCommand {
                 description = "a backup (its name in `bighorn backup ls`, or its URL): the volume starts with its data")
         String fromBackup;
 
+        @Option(
+                names = "--wait",
+                description = "wait until its replicas exist (restored, with --from-backup), showing progress")
+        boolean await;
+
+        @Option(
+                names = "--timeout",
+                defaultValue = "1h",
+                description = "how long --wait waits (default ${DEFAULT-VALUE})")
+        String timeout;
+
         @Override
-        public Integer call() throws IOException {
+        public Integer call() throws IOException, InterruptedException {
             Map<String, Object> body = new LinkedHashMap<>();
             body.put("name", name);
             body.put("size", size);
@@ -128,7 +139,12 @@ final class VolumeCommand {
             if (fromBackup != null) {
                 body.put("fromBackup", fromBackup);
             }
-            show(out(), api.client().post("/v1/volumes", body), api.json);
+            ApiClient client = api.client();
+            JsonNode v = client.post("/v1/volumes", body);
+            if (await) {
+                v = Waiter.until(client, name, Waiter.duration(timeout), "detached", false);
+            }
+            show(out(), v, api.json);
             return 0;
         }
     }

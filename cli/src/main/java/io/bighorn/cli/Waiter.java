@@ -46,7 +46,15 @@ final class Waiter {
                 }
                 Matcher m = REBUILD.matcher(
                         v.path("engine").path("status").path("rebuild").asText());
-                if (m.find()) {
+                JsonNode restore = v.path("restore");
+                if (restore.path("bytesTotal").asLong() > 0) {
+                    if (bar == null) {
+                        bar = ProgressPrinter.forStderr("restoring " + volume, false);
+                    }
+                    bar.update(
+                            restore.path("bytesDone").asLong(),
+                            restore.path("bytesTotal").asLong());
+                } else if (m.find()) {
                     if (bar == null) {
                         bar = ProgressPrinter.forStderr("rebuilding " + m.group(1), false);
                     }

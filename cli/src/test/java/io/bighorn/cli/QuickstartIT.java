@@ -103,8 +103,19 @@ class QuickstartIT {
                 .until(() -> cli("backup", "ls").matches("(?s).*vol1 +[0-9.]+ [KMGT]?i?B +1 +" + backup + ".*"));
         assertThat(cli("backup", "ls", "--volume", "vol1")).contains(backup).contains("completed");
         assertThat(cli("backup", "target", "--sync")).containsPattern("available +true");
-        assertThat(cli("volume", "create", "vol1-copy", "--size", "2Gi", "--replicas", "1", "--from-backup", backup))
-                .contains("vol1-copy");
+        assertThat(cli(
+                        "volume",
+                        "create",
+                        "vol1-copy",
+                        "--size",
+                        "2Gi",
+                        "--replicas",
+                        "1",
+                        "--from-backup",
+                        backup,
+                        "--wait"))
+                .contains("vol1-copy")
+                .contains("detached");
         String copy = cli("volume", "attach", "vol1-copy", "--wait");
         String copyUrl = copy.replaceAll("(?s).*(nbd://\\S+/vol1-copy).*", "$1");
         qemuImg("compare", "-f", "raw", "-F", "raw", img.toString(), copyUrl);

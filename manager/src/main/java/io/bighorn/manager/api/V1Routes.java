@@ -55,7 +55,7 @@ public final class V1Routes implements ApiServer.Routes {
         this.settings = settings;
         this.nodes = nodes;
         Operations ops = new Operations(store, engines);
-        this.volumes = new VolumeRoutes(store, settings, ops);
+        this.volumes = new VolumeRoutes(store, settings, ops, observed);
         this.metrics = new Metrics(store, observed);
     }
 

@@ -39,7 +39,10 @@ final class VolumeRoutes {
     private final Operations ops;
     private final SnapshotSync snapshots;
 
-    VolumeRoutes(Store store, Settings settings, Operations ops) {
+    private final io.bighorn.manager.reconcile.Observations observed;
+
+    VolumeRoutes(Store store, Settings settings, Operations ops, io.bighorn.manager.reconcile.Observations observed) {
+        this.observed = observed;
         this.store = store;
         this.settings = settings;
         this.ops = ops;
@@ -418,10 +421,35 @@ final class VolumeRoutes {
                 .toList();
     }
 
+    /** How far the replicas being restored from a backup have got, as their agents last reported. */
+    private java.util.Optional<ObjectNode> restore(List<Replica> replicas) {
+        long done = 0;
+        long total = 0;
+        int restoring = 0;
+        for (Replica r : replicas) {
+            var i = observed.instance(r.spec().node(), r.name());
+            if (i.isPresent() && i.get().getRestoring()) {
+                restoring++;
+                done += i.get().getRestoreBytesDone();
+                total += i.get().getRestoreBytesTotal();
+            }
+        }
+        if (restoring == 0) {
+            return java.util.Optional.empty();
+        }
+        return java.util.Optional.of(Json.MAPPER
+                .createObjectNode()
+                .put("replicas", restoring)
+                .put("bytesDone", done)
+                .put("bytesTotal", total));
+    }
+
     /** The volume as the API shows it: the object, its replicas, and the actions its state allows. */
     private ObjectNode view(Volume v) {
         ObjectNode o = Json.MAPPER.valueToTree(v);
-        o.set("replicas", Json.MAPPER.valueToTree(replicas(v)));
+        List<Replica> replicas = replicas(v);
+        o.set("replicas", Json.MAPPER.valueToTree(replicas));
+        restore(replicas).ifPresent(r -> o.set("restore", r));
         store.get(Kind.ENGINE, io.bighorn.manager.reconcile.VolumeController.engineName(v.name()))
                 .ifPresent(e -> o.set("engine", Json.MAPPER.valueToTree(e)));
         o.set(
