@@ -13,10 +13,11 @@ import java.util.zip.CRC32C;
  * {@code allocated} hold data (packed, in block order) and the others are holes. A target writes the data
  * and punches the holes, so the layer ends with the source's allocation exactly.
  *
- * <p>It lives in its encoded form, one array: name length, name, offset, blocks, the wanted and allocated
- * bitmaps, the data, and a CRC32C of everything before it. {@link #decode} checks the checksum and keeps
- * the array, so an engine relays a source's blocks to a target without copying them, and a block damaged
- * in transit is never written.
+ * <p>It lives in its encoded form, one array or native buffer: name length, name, offset, blocks, the
+ * wanted and allocated bitmaps, the data, and a CRC32C of everything before it. {@link #decode} checks the
+ * checksum and keeps the memory, so an engine relays a source's blocks to a target without copying them,
+ * a rebuild target writes them from the buffer its source's reply arrived in, and a block damaged in
+ * transit is never written.
  */
 public final class LayerBlocks {
     /** The most blocks one transfer carries: 8 MiB. */
@@ -27,11 +28,19 @@ public final class LayerBlocks {
     private final int blocks;
     private final BitSet wanted;
     private final BitSet allocated;
-    private final byte[] encoded;
+    private final MemorySegment encoded;
+    private final byte[] array; // the encoded form's array, null when it lives in native memory
     private final int dataOffset;
 
     private LayerBlocks(
-            String layer, long offset, int blocks, BitSet wanted, BitSet allocated, byte[] encoded, int dataOffset) {
+            String layer,
+            long offset,
+            int blocks,
+            BitSet wanted,
+            BitSet allocated,
+            MemorySegment encoded,
+            byte[] array,
+            int dataOffset) {
         if (blocks < 1 || blocks > MAX_BLOCKS || offset < 0 || offset % Replica.BLOCK != 0) {
             throw new IllegalArgumentException(
                     "bad block range: " + blocks + " blocks at " + offset + " (1 to " + MAX_BLOCKS + ", aligned)");
@@ -41,8 +50,8 @@ public final class LayerBlocks {
         if (!present.equals(allocated) || wanted.length() > blocks) {
             throw new IllegalArgumentException("allocated blocks outside the wanted ones");
         }
-        if (encoded.length - 4 - dataOffset != (long) allocated.cardinality() * Replica.BLOCK) {
-            throw new IllegalArgumentException((encoded.length - 4 - dataOffset) + " bytes of data for "
+        if (encoded.byteSize() - 4 - dataOffset != (long) allocated.cardinality() * Replica.BLOCK) {
+            throw new IllegalArgumentException((encoded.byteSize() - 4 - dataOffset) + " bytes of data for "
                     + allocated.cardinality() + " allocated blocks");
         }
         this.layer = layer;
@@ -51,6 +60,7 @@ public final class LayerBlocks {
         this.wanted = wanted;
         this.allocated = allocated;
         this.encoded = encoded;
+        this.array = array;
         this.dataOffset = dataOffset;
     }
 
@@ -65,14 +75,10 @@ public final class LayerBlocks {
         private final BitSet allocated;
 
         Builder(String layer, long offset, int blocks, BitSet wanted, BitSet allocated) {
-            byte[] name = layer.getBytes(StandardCharsets.UTF_8);
-            int words = words(blocks);
-            this.dataOffset = 2 + name.length + 8 + 4 + 16 * words;
+            byte[] head = header(layer, offset, blocks, wanted, allocated);
+            this.dataOffset = head.length;
             this.encoded = new byte[dataOffset + allocated.cardinality() * Replica.BLOCK + 4];
-            ByteBuffer buf = ByteBuffer.wrap(encoded);
-            buf.putShort((short) name.length).put(name).putLong(offset).putInt(blocks);
-            putBits(buf, wanted, words);
-            putBits(buf, allocated, words);
+            System.arraycopy(head, 0, encoded, 0, head.length);
             this.layer = layer;
             this.offset = offset;
             this.blocks = blocks;
@@ -89,8 +95,23 @@ public final class LayerBlocks {
             CRC32C crc = new CRC32C();
             crc.update(encoded, 0, encoded.length - 4);
             ByteBuffer.wrap(encoded).putInt(encoded.length - 4, (int) crc.getValue());
-            return new LayerBlocks(layer, offset, blocks, wanted, allocated, encoded, dataOffset);
+            return new LayerBlocks(
+                    layer, offset, blocks, wanted, allocated, MemorySegment.ofArray(encoded), encoded, dataOffset);
         }
+    }
+
+    /**
+     * The encoded form's start: name, offset, block count and both bitmaps. The data (the allocated blocks,
+     * packed) follows, then a CRC32C of everything before it; {@link #decode} reads the whole.
+     */
+    static byte[] header(String layer, long offset, int blocks, BitSet wanted, BitSet allocated) {
+        byte[] name = layer.getBytes(StandardCharsets.UTF_8);
+        int words = words(blocks);
+        ByteBuffer buf = ByteBuffer.allocate(2 + name.length + 8 + 4 + 16 * words);
+        buf.putShort((short) name.length).put(name).putLong(offset).putInt(blocks);
+        putBits(buf, wanted, words);
+        putBits(buf, allocated, words);
+        return buf.array();
     }
 
     /** Blocks from their parts ({@code data}: the allocated blocks, packed). */
@@ -129,26 +150,42 @@ public final class LayerBlocks {
 
     /** The bytes of data this carries. */
     public long dataBytes() {
-        return encoded.length - 4L - dataOffset;
+        return encoded.byteSize() - 4L - dataOffset;
     }
 
-    /** The data, packed, as a view of the encoded array. */
+    /** The data, packed, as a view of the encoded form. */
     public MemorySegment data() {
-        return MemorySegment.ofArray(encoded).asSlice(dataOffset, dataBytes());
+        return encoded.asSlice(dataOffset, dataBytes());
     }
 
-    /** The encoded form (not a copy: do not change it). */
+    /** The encoded form (for one built or decoded from an array, that array: do not change it). */
     public byte[] encode() {
-        return encoded;
+        return array != null ? array : encoded.toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
     }
 
     /** Decodes and checks {@link #encode}'s bytes, keeping the array. */
     public static LayerBlocks decode(byte[] bytes) throws IOException {
+        return decode(MemorySegment.ofArray(bytes), bytes);
+    }
+
+    /**
+     * Decodes and checks an encoded form in any memory, as a view of it: valid while that memory is (a
+     * pooled buffer's lease, say).
+     */
+    public static LayerBlocks decode(MemorySegment encoded) throws IOException {
+        return decode(encoded, null);
+    }
+
+    private static LayerBlocks decode(MemorySegment bytes, byte[] array) throws IOException {
         try {
-            ByteBuffer buf = ByteBuffer.wrap(bytes);
+            if (bytes.byteSize() < 4 || bytes.byteSize() > Integer.MAX_VALUE) {
+                throw new IOException("bad layer blocks: " + bytes.byteSize() + " bytes");
+            }
+            int size = (int) bytes.byteSize();
+            ByteBuffer buf = bytes.asByteBuffer();
             CRC32C crc = new CRC32C();
-            crc.update(bytes, 0, bytes.length - 4);
-            if ((int) crc.getValue() != buf.getInt(bytes.length - 4)) {
+            crc.update(bytes.asSlice(0, size - 4).asByteBuffer());
+            if ((int) crc.getValue() != buf.getInt(size - 4)) {
                 throw new IOException("layer blocks damaged in transit: checksum mismatch");
             }
             byte[] name = new byte[buf.getShort() & 0xffff];
@@ -162,7 +199,14 @@ public final class LayerBlocks {
             BitSet wanted = getBits(buf, words);
             BitSet allocated = getBits(buf, words);
             return new LayerBlocks(
-                    new String(name, StandardCharsets.UTF_8), offset, blocks, wanted, allocated, bytes, buf.position());
+                    new String(name, StandardCharsets.UTF_8),
+                    offset,
+                    blocks,
+                    wanted,
+                    allocated,
+                    bytes,
+                    array,
+                    buf.position());
         } catch (RuntimeException e) {
             throw new IOException("malformed layer blocks: " + e.getMessage(), e);
         }

@@ -3,9 +3,12 @@ package io.bighorn.dataplane.replica;
 import io.bighorn.common.BufferPool;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.BitSet;
+import java.util.zip.CRC32C;
 
 /**
  * The block-level pieces of a rebuild on one layer file: digests to compare two replicas' copies of a
@@ -74,6 +77,37 @@ final class LayerSync {
         return out.build();
     }
 
+    /**
+     * The same as {@link #read}, already encoded ({@link LayerBlocks#decode} reads it), in a native buffer
+     * from {@code pool}: the blocks are read straight into it and a server sends it as it is, so a rebuild's
+     * source copies nothing in user space. The lease's segment is the encoded form, exactly.
+     */
+    static BufferPool.Lease readEncoded(
+            String name, NativeFile file, long offset, int blocks, BitSet wanted, BufferPool pool) throws IOException {
+        BitSet allocated = allocated(file, offset, blocks);
+        allocated.and(wanted);
+        byte[] head = LayerBlocks.header(name, offset, blocks, wanted, allocated);
+        long dataBytes = (long) allocated.cardinality() * Replica.BLOCK;
+        BufferPool.Lease lease = pool.acquire(head.length + dataBytes + 4);
+        try {
+            MemorySegment out = lease.segment();
+            out.asSlice(0, head.length).copyFrom(MemorySegment.ofArray(head));
+            long[] at = {head.length};
+            forEachRun(allocated, (a, b) -> {
+                long n = (long) (b - a) * Replica.BLOCK;
+                readFully(file, out.asSlice(at[0], n), offset + (long) a * Replica.BLOCK);
+                at[0] += n;
+            });
+            CRC32C crc = new CRC32C();
+            crc.update(out.asSlice(0, at[0]).asByteBuffer());
+            out.set(ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.BIG_ENDIAN), at[0], (int) crc.getValue());
+            return lease;
+        } catch (IOException | RuntimeException e) {
+            lease.close();
+            throw e;
+        }
+    }
+
     /** Writes {@code in}'s data and punches its holes, so the wanted blocks match the source's. */
     static void write(NativeFile file, LayerBlocks in) throws IOException {
         BitSet holes = (BitSet) in.wanted().clone();
@@ -84,16 +118,24 @@ final class LayerSync {
         if (in.allocated().isEmpty()) {
             return;
         }
+        if (in.data().isNative()) {
+            writeRuns(file, in, in.data());
+            return;
+        }
         try (BufferPool.Lease lease = BUFFERS.acquire(in.dataBytes())) {
             MemorySegment buf = lease.segment();
             buf.copyFrom(in.data());
-            long[] at = {0};
-            forEachRun(in.allocated(), (a, b) -> {
-                long n = (long) (b - a) * Replica.BLOCK;
-                file.write(buf.asSlice(at[0], n), in.offset() + (long) a * Replica.BLOCK);
-                at[0] += n;
-            });
+            writeRuns(file, in, buf);
         }
+    }
+
+    private static void writeRuns(NativeFile file, LayerBlocks in, MemorySegment data) throws IOException {
+        long[] at = {0};
+        forEachRun(in.allocated(), (a, b) -> {
+            long n = (long) (b - a) * Replica.BLOCK;
+            file.write(data.asSlice(at[0], n), in.offset() + (long) a * Replica.BLOCK);
+            at[0] += n;
+        });
     }
 
     @FunctionalInterface

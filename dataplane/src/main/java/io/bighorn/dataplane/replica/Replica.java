@@ -1022,6 +1022,13 @@ public final class Replica implements AutoCloseable {
         return LayerSync.read(layer, layerForSync(layer, offset, blocks).file, offset, blocks, wanted);
     }
 
+    /** {@link #readLayer}'s blocks already encoded, in a buffer from {@code pool} (close the lease after use). */
+    public io.bighorn.common.BufferPool.Lease readLayerEncoded(
+            String layer, long offset, int blocks, java.util.BitSet wanted, io.bighorn.common.BufferPool pool)
+            throws IOException {
+        return LayerSync.readEncoded(layer, layerForSync(layer, offset, blocks).file, offset, blocks, wanted, pool);
+    }
+
     /** Writes blocks of a snapshot read from a rebuild's source; only while this replica is rebuilding. */
     public void writeLayer(long epoch, LayerBlocks blocks) throws IOException {
         ensureWritable();

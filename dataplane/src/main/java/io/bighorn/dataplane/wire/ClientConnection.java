@@ -44,7 +44,12 @@ final class ClientConnection implements Plug.Output {
     }
 
     /** A request waiting for its reply: the read buffer it fills, or how to decode its payload. */
-    record Pending(Frame request, CompletableFuture<Object> future, MemorySegment dst, Decoder decoder) {}
+    record Pending(
+            Frame request,
+            CompletableFuture<Object> future,
+            MemorySegment dst,
+            Decoder decoder,
+            io.bighorn.common.BufferPool pool) {}
 
     ClientConnection(WireReplicaEndpoint endpoint, SocketChannel ch, int index) {
         this.endpoint = endpoint;
@@ -68,8 +73,20 @@ final class ClientConnection implements Plug.Output {
      * caller that gives up (cancels, or times out with {@code orTimeout}) removes the entry at once.
      */
     CompletableFuture<Object> send(Frame request, MemorySegment data, MemorySegment dst, Decoder decoder) {
-        CompletableFuture<Object> future = new CompletableFuture<>();
-        Pending p = new Pending(request, future, dst, decoder);
+        return send(request, data, new Pending(request, new CompletableFuture<>(), dst, decoder, null));
+    }
+
+    /**
+     * Sends {@code request}; its reply's payload is read into a buffer from {@code pool}, whose lease
+     * completes the future (the caller closes it): large payloads reach native memory in one copy, with
+     * no array to allocate and zero.
+     */
+    CompletableFuture<Object> sendForBuffer(Frame request, MemorySegment data, io.bighorn.common.BufferPool pool) {
+        return send(request, data, new Pending(request, new CompletableFuture<>(), null, null, pool));
+    }
+
+    private CompletableFuture<Object> send(Frame request, MemorySegment data, Pending p) {
+        CompletableFuture<Object> future = p.future();
         pending.put(request.id(), p);
         var _ = future.whenComplete((r, e) -> pending.remove(request.id(), p));
         IOException failure = endpoint.failure();
@@ -207,6 +224,17 @@ final class ClientConnection implements Plug.Output {
                 return;
             }
             p.future().complete(null);
+        } else if (p.pool() != null) {
+            io.bighorn.common.BufferPool.Lease lease = p.pool().acquire(f.payloadLength());
+            try {
+                readInto(in, lease.segment().asByteBuffer());
+            } catch (IOException | RuntimeException e) {
+                lease.close();
+                throw e;
+            }
+            if (!p.future().complete(lease)) {
+                lease.close(); // the caller gave up meanwhile
+            }
         } else if (p.decoder() != null) {
             byte[] json = readBytes(in, f);
             try {

@@ -1,6 +1,5 @@
 package io.bighorn.dataplane.wire;
 
-import io.bighorn.dataplane.replica.LayerBlocks;
 import java.io.IOException;
 import java.util.BitSet;
 import java.util.Map;
@@ -25,11 +24,16 @@ final class Peers implements AutoCloseable {
         this.secret = secret;
     }
 
-    /** The {@code wanted} blocks of snapshot {@code layer} read from the replica at {@code source}. */
-    LayerBlocks fetch(String source, String layer, long offset, int blocks, BitSet wanted) throws IOException {
+    /**
+     * The {@code wanted} blocks of snapshot {@code layer} read from the replica at {@code source}, encoded,
+     * in a buffer from {@code pool} (the caller closes the lease).
+     */
+    io.bighorn.common.BufferPool.Lease fetch(
+            String source, String layer, long offset, int blocks, BitSet wanted, io.bighorn.common.BufferPool pool)
+            throws IOException {
         WireReplicaEndpoint peer = peer(source);
         try {
-            return peer.readLayer(layer, offset, blocks, wanted).get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            return peer.readLayerEncoded(layer, offset, blocks, wanted, pool).get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
         } catch (ExecutionException | TimeoutException e) {
             open.remove(source, peer);
             peer.close();

@@ -124,10 +124,10 @@ final class RequestHandler {
             case LAYER_READ -> {
                 Json.LayerRequest q = Json.read(r.json(), Json.LayerRequest.class);
                 BitSet wanted = BitSet.valueOf(q.wanted() == null ? new long[0] : q.wanted());
-                yield ok(
-                        f,
-                        ByteBuffer.wrap(replica.readLayer(q.name(), f.offset(), blocks(f), wanted)
-                                .encode()));
+                BufferPool.Lease encoded =
+                        replica.readLayerEncoded(q.name(), f.offset(), blocks(f), wanted, server.buffers);
+                ByteBuffer payload = encoded.segment().asByteBuffer();
+                yield new Reply(f.reply(Status.OK, 0, payload.remaining()), payload, encoded);
             }
             case LAYER_WRITE -> {
                 replica.writeLayer(f.epoch(), LayerBlocks.decode(r.json() == null ? new byte[0] : r.json()));
@@ -136,9 +136,12 @@ final class RequestHandler {
             case PULL_LAYER -> {
                 Json.PullRequest q = Json.read(r.json(), Json.PullRequest.class);
                 BitSet wanted = BitSet.valueOf(q.wanted() == null ? new long[0] : q.wanted());
-                LayerBlocks blocks = server.peers().fetch(q.source(), q.name(), f.offset(), blocks(f), wanted);
-                replica.writeLayer(f.epoch(), blocks);
-                yield ok(f, json(blocks.dataBytes()));
+                try (BufferPool.Lease encoded =
+                        server.peers().fetch(q.source(), q.name(), f.offset(), blocks(f), wanted, server.buffers)) {
+                    LayerBlocks blocks = LayerBlocks.decode(encoded.segment());
+                    replica.writeLayer(f.epoch(), blocks);
+                    yield ok(f, json(blocks.dataBytes()));
+                }
             }
             case PARTIAL_BLOCKS -> ok(f, json(replica.takePartialBlocks()));
             case SYNC_LAYERS -> {

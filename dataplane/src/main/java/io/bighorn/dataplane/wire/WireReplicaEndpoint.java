@@ -303,6 +303,24 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
                 LayerBlocks::decode);
     }
 
+    /**
+     * {@link #readLayer}'s blocks in their encoded form, in a buffer from {@code pool} that the caller
+     * closes ({@link LayerBlocks#decode(MemorySegment)} reads it): a rebuild target's path, no array copies.
+     */
+    @SuppressWarnings("unchecked")
+    public CompletableFuture<io.bighorn.common.BufferPool.Lease> readLayerEncoded(
+            String layer, long offset, int blocks, BitSet wanted, io.bighorn.common.BufferPool pool) {
+        byte[] json;
+        try {
+            json = Json.write(new Json.LayerRequest(layer, wanted.toLongArray()));
+        } catch (IOException e) {
+            return CompletableFuture.failedFuture(e);
+        }
+        Frame f = Frame.request(Op.LAYER_READ, ids.incrementAndGet(), offset, blocks, 0, json.length);
+        return (CompletableFuture<io.bighorn.common.BufferPool.Lease>)
+                (CompletableFuture<?>) pick().sendForBuffer(f, MemorySegment.ofArray(json), pool);
+    }
+
     @Override
     public CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks) {
         return call(Op.LAYER_WRITE, blocks.offset(), blocks.blocks(), epoch, blocks.encode(), null);

@@ -62,6 +62,42 @@ class LayerSyncTest {
     }
 
     @Test
+    void aLayerReadIntoANativeBufferIsTheSameEncodingAndWritesTheSameBlocks() throws IOException {
+        io.bighorn.common.BufferPool pool = new io.bighorn.common.BufferPool(1 << 20);
+        try (Replica source = Replica.create(tmp.resolve("a"), SIZE);
+                Replica target = Replica.create(tmp.resolve("b"), SIZE)) {
+            source.write(1, 0, filled(8192, 3));
+            source.write(1, 5 * 4096, filled(4096, 4));
+            source.snapshot("s", true, Map.of());
+            BitSet wanted = new BitSet();
+            wanted.set(0, 8);
+            wanted.clear(1);
+            byte[] onHeap = source.readLayer("s", 0, 8, wanted).encode();
+            try (io.bighorn.common.BufferPool.Lease lease = source.readLayerEncoded("s", 0, 8, wanted, pool)) {
+                assertThat(lease.segment().toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
+                        .isEqualTo(onHeap);
+                LayerBlocks in = LayerBlocks.decode(lease.segment());
+                assertThat(in.data().isNative()).isTrue();
+                assertThat(in.allocated().stream().toArray()).containsExactly(0, 5);
+                target.prepareRebuild(2, source.snapshots(), "s");
+                target.writeLayer(2, in);
+                byte[] want = source.layerDigests("s", 0, 8);
+                byte[] got = target.layerDigests("s", 0, 8);
+                assertThat(Arrays.copyOfRange(got, 0, 16)).isEqualTo(Arrays.copyOfRange(want, 0, 16));
+                assertThat(Arrays.copyOfRange(got, 16, 32)).isEqualTo(new byte[16]); // not wanted: not copied
+                assertThat(Arrays.copyOfRange(got, 32, 128)).isEqualTo(Arrays.copyOfRange(want, 32, 128));
+
+                lease.segment()
+                        .set(
+                                java.lang.foreign.ValueLayout.JAVA_BYTE,
+                                lease.segment().byteSize() / 2,
+                                (byte) 1);
+                assertThatThrownBy(() -> LayerBlocks.decode(lease.segment())).hasMessageContaining("checksum mismatch");
+            }
+        }
+    }
+
+    @Test
     void digestsTellHolesDataAndDifferences() throws IOException {
         try (Replica r = Replica.create(tmp.resolve("r"), SIZE)) {
             r.write(1, 4096, filled(4096, 1));
