@@ -180,4 +180,78 @@ class AgentTest {
                         "n1", "", List.of(), List.of(disk, disk), any, any, "h", SECRET, null, Duration.ofSeconds(1)))
                 .hasMessageContaining("twice");
     }
+
+    @Test
+    void aRestoreShowsItsProgressWithoutHoldingUpGetNodeAndBackupsAreDeleted() throws Exception {
+        Path target = disk.resolveSibling(disk.getFileName() + "-target");
+        String url = target.toUri().toString();
+        byte[] data = new byte[4 << 20];
+        new Random(11).nextBytes(data);
+        try (Agent agent = Agent.start(config(null));
+                AgentClient c = client(agent, SECRET)) {
+            Instance r1 = c.createReplica("va-r-1", "va", SIZE, "default");
+            Instance e = c.startEngine("va-e", "va", SIZE, List.of(r1.getAddress()), 8);
+            try (NbdClient nbd = NbdClient.connect(e.getEndpoint())) {
+                nbd.write(0, data, 0, data.length);
+                nbd.flush();
+            }
+            try (var control =
+                    new io.bighorn.control.ControlClient(e.getAddress(), AgentAuth.callCredentials(SECRET))) {
+                control.createSnapshot("s1", java.util.Map.of());
+            }
+            c.startBackup("b1", "va", "s1", url, "lz4", java.util.Map.of());
+            var job = await().atMost(Duration.ofMinutes(1))
+                    .until(
+                            () -> c.getBackup("b1").orElseThrow(),
+                            j -> !j.getState().equals("running"));
+            assertThat(job.getState()).as("%s", job).isEqualTo("completed");
+
+            // a block the restore will wait on: a FIFO, which blocks its reader until someone writes
+            Path block;
+            try (var files = Files.walk(target)) {
+                block = files.filter(p -> p.toString().endsWith(".blk"))
+                        .findFirst()
+                        .orElseThrow();
+            }
+            Files.delete(block);
+            Process mkfifo = new ProcessBuilder("mkfifo", block.toString()).start();
+            assertThat(mkfifo.waitFor()).isZero();
+            java.util.concurrent.Executor threads =
+                    r -> Thread.ofPlatform().daemon().start(r);
+            var restore = java.util.concurrent.CompletableFuture.supplyAsync(
+                    () -> c.createReplica("wa-r-1", "wa", SIZE, "default", job.getUrl()), threads);
+            Instance restoring = await().atMost(Duration.ofSeconds(30))
+                    .until(
+                            () -> c.getNode().getInstancesList().stream()
+                                    .filter(i -> i.getName().equals("wa-r-1"))
+                                    .findFirst()
+                                    .orElse(Instance.getDefaultInstance()),
+                            Instance::getRestoring);
+            assertThat(restoring.getState()).isEqualTo(InstanceState.STOPPED);
+            assertThat(restore).isNotDone();
+            // writing opens the FIFO (waiting for its reader: bounded, so a restore that never reads it
+            // fails the test instead of hanging it); the restore then reads a corrupt block
+            java.util.concurrent.CompletableFuture.runAsync(
+                            () -> {
+                                try {
+                                    Files.write(block, new byte[] {1, 2, 3});
+                                } catch (java.io.IOException x) {
+                                    throw new java.io.UncheckedIOException(x);
+                                }
+                            },
+                            threads)
+                    .get(30, java.util.concurrent.TimeUnit.SECONDS);
+            assertThatThrownBy(restore::join)
+                    .hasMessageContaining(block.getFileName().toString().replace(".blk", ""));
+            assertThat(c.getNode().getInstancesList())
+                    .filteredOn(i -> i.getName().equals("wa-r-1"))
+                    .allMatch(i -> !i.getRestoring() && i.getState() != InstanceState.RUNNING);
+
+            assertThat(c.deleteBackup(url, "va", "b1").getDeleted()).isTrue();
+            assertThat(c.deleteBackup(url, "va", "b1").getDeleted()).isFalse(); // already gone
+            assertThat(c.listBackups(url, "va").getBackupsList()).isEmpty();
+            assertThat(c.deleteBackup(url, "va", "").getDeleted()).isTrue();
+            assertThat(c.listBackups(url, "").getVolumesList()).isEmpty();
+        }
+    }
 }
