@@ -87,8 +87,8 @@ final class Waiter {
         while (true) {
             try {
                 client.get(VolumeCommand.path(volume));
-            } catch (IOException e) {
-                if (e.getMessage().contains("(NotFound)")) {
+            } catch (ApiClient.ApiError e) {
+                if (e.status() == 404) {
                     return;
                 }
                 throw e;

@@ -58,27 +58,15 @@ final class LayerSync {
         return out;
     }
 
-    /** The {@code wanted} blocks of the range: which hold data, and that data. */
+    /** The {@code wanted} blocks of the range: which hold data, and that data (on the heap). */
     static LayerBlocks read(String name, NativeFile file, long offset, int blocks, BitSet wanted) throws IOException {
-        BitSet allocated = allocated(file, offset, blocks);
-        allocated.and(wanted);
-        LayerBlocks.Builder out = new LayerBlocks.Builder(name, offset, blocks, wanted, allocated);
-        MemorySegment data = out.data();
-        try (BufferPool.Lease lease = BUFFERS.acquire(Math.max(Replica.BLOCK, data.byteSize()))) {
-            MemorySegment buf = lease.segment();
-            long[] at = {0};
-            forEachRun(allocated, (a, b) -> {
-                long n = (long) (b - a) * Replica.BLOCK;
-                readFully(file, buf.asSlice(at[0], n), offset + (long) a * Replica.BLOCK);
-                at[0] += n;
-            });
-            data.copyFrom(buf.asSlice(0, data.byteSize()));
+        try (BufferPool.Lease encoded = readEncoded(name, file, offset, blocks, wanted, BUFFERS)) {
+            return LayerBlocks.decode(encoded.segment().toArray(ValueLayout.JAVA_BYTE));
         }
-        return out.build();
     }
 
     /**
-     * The same as {@link #read}, already encoded ({@link LayerBlocks#decode} reads it), in a native buffer
+     * The {@code wanted} blocks of the range, encoded ({@link LayerBlocks#decode} reads it), in a native buffer
      * from {@code pool}: the blocks are read straight into it and a server sends it as it is, so a rebuild's
      * source copies nothing in user space. The lease's segment is the encoded form, exactly.
      */

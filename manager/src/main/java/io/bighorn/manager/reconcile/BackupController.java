@@ -99,9 +99,7 @@ public final class BackupController {
      */
     private void delete(Backup b) {
         if (b.status().state().equals("completed") && !b.status().url().isEmpty()) {
-            Optional<Node> node = store.list(Kind.NODE).stream()
-                    .filter(n -> n.status().ready())
-                    .findFirst();
+            Optional<Node> node = BackupTargetController.readyNode(store);
             if (node.isEmpty()) {
                 return; // wait for a node to do it
             }

@@ -58,7 +58,7 @@ public final class BackupTargetController {
         BackupTarget t = follow();
         String url = t.spec().url();
         Optional<AgentApi> agent =
-                readyNode().map(n -> agents.connect(n.status().address()));
+                readyNode(store).map(n -> agents.connect(n.status().address()));
         for (BackupVolume bv : store.list(Kind.BACKUP_VOLUME)) {
             if (bv.meta().deleting() && agent.isPresent()) {
                 deleteVolume(agent.get(), bv);
@@ -219,7 +219,8 @@ public final class BackupTargetController {
         log.info("backup volume {} deleted from {}", bv.name(), bv.status().target());
     }
 
-    private Optional<Node> readyNode() {
+    /** Some node whose agent is up, to reach the backup target through (the manager never opens it). */
+    static Optional<Node> readyNode(Store store) {
         return store.list(Kind.NODE).stream().filter(n -> n.status().ready()).findFirst();
     }
 
