@@ -66,6 +66,33 @@ final class LayerSync {
     }
 
     /**
+     * Reads the {@code wanted} blocks of the range that the layer holds into {@code dst} (block {@code i} at
+     * {@code i} × 4 KiB) and returns which those were; the other blocks of {@code dst} are left as they are.
+     * A local reader's path: no encoding, no checksum, and for a native {@code dst} no copy in user space.
+     */
+    static BitSet readInto(NativeFile file, long offset, int blocks, BitSet wanted, MemorySegment dst)
+            throws IOException {
+        BitSet allocated = allocated(file, offset, blocks);
+        allocated.and(wanted);
+        forEachRun(allocated, (a, b) -> {
+            long n = (long) (b - a) * Replica.BLOCK;
+            MemorySegment part = dst.asSlice((long) a * Replica.BLOCK, n);
+            long at = offset + (long) a * Replica.BLOCK;
+            if (part.isNative()) {
+                readFully(file, part, at);
+            } else {
+                // the system call needs native memory: read through a pooled buffer
+                try (BufferPool.Lease lease = BUFFERS.acquire(n)) {
+                    MemorySegment buf = lease.segment().asSlice(0, n);
+                    readFully(file, buf, at);
+                    part.copyFrom(buf);
+                }
+            }
+        });
+        return allocated;
+    }
+
+    /**
      * The {@code wanted} blocks of the range, encoded ({@link LayerBlocks#decode} reads it), in a native buffer
      * from {@code pool}: the blocks are read straight into it and a server sends it as it is, so a rebuild's
      * source copies nothing in user space. The lease's segment is the encoded form, exactly.

@@ -163,6 +163,12 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     }
 
     @Override
+    public CompletableFuture<BitSet> readLayerInto(
+            String layer, long offset, int blocks, BitSet wanted, java.lang.foreign.MemorySegment dst) {
+        return async(() -> replica.readLayerInto(layer, offset, blocks, wanted, dst));
+    }
+
+    @Override
     public CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks) {
         return async(() -> {
             replica.writeLayer(epoch, blocks);

@@ -1022,6 +1022,16 @@ public final class Replica implements AutoCloseable {
         return LayerSync.read(layer, layerForSync(layer, offset, blocks).file, offset, blocks, wanted);
     }
 
+    /**
+     * Reads the {@code wanted} blocks that snapshot {@code layer} holds in the range into {@code dst} (block
+     * {@code i} at {@code i} × 4 KiB) and returns which those were; the rest of {@code dst} is untouched.
+     */
+    public java.util.BitSet readLayerInto(
+            String layer, long offset, int blocks, java.util.BitSet wanted, java.lang.foreign.MemorySegment dst)
+            throws IOException {
+        return LayerSync.readInto(layerForSync(layer, offset, blocks).file, offset, blocks, wanted, dst);
+    }
+
     /** {@link #readLayer}'s blocks already encoded, in a buffer from {@code pool} (close the lease after use). */
     public io.bighorn.common.BufferPool.Lease readLayerEncoded(
             String layer, long offset, int blocks, java.util.BitSet wanted, io.bighorn.common.BufferPool pool)

@@ -70,6 +70,28 @@ public interface ReplicaEndpoint extends AutoCloseable {
     /** The {@code wanted} blocks of snapshot {@code layer}: which hold data, and the data. */
     CompletableFuture<LayerBlocks> readLayer(String layer, long offset, int blocks, BitSet wanted);
 
+    /**
+     * {@link #readLayer} into {@code dst} (block {@code i} of the range at {@code i} × 4 KiB): which of the
+     * {@code wanted} blocks the layer holds, their data written to {@code dst}, the rest of it untouched. A
+     * local replica reads straight into {@code dst}; this default copies from {@link #readLayer}'s answer.
+     */
+    default CompletableFuture<BitSet> readLayerInto(
+            String layer, long offset, int blocks, BitSet wanted, java.lang.foreign.MemorySegment dst) {
+        return readLayer(layer, offset, blocks, wanted).thenApply(got -> {
+            BitSet allocated = got.allocated();
+            java.lang.foreign.MemorySegment data = got.data();
+            long taken = 0;
+            for (int a = allocated.nextSetBit(0); a >= 0; ) {
+                int b = allocated.nextClearBit(a);
+                long n = (long) (b - a) * Replica.BLOCK;
+                java.lang.foreign.MemorySegment.copy(data, taken, dst, (long) a * Replica.BLOCK, n);
+                taken += n;
+                a = allocated.nextSetBit(b);
+            }
+            return allocated;
+        });
+    }
+
     /** Writes a rebuild source's blocks into this (rebuilding) replica's snapshot. */
     CompletableFuture<Void> writeLayer(long epoch, LayerBlocks blocks);
 

@@ -98,6 +98,36 @@ class LayerSyncTest {
     }
 
     @Test
+    void aLayerReadStraightIntoMemoryPlacesTheWantedBlocksAndLeavesTheRest() throws IOException {
+        try (Replica r = Replica.create(tmp.resolve("r"), SIZE)) {
+            r.write(1, 0, filled(8192, 3));
+            r.write(1, 5 * 4096, filled(4096, 4));
+            r.snapshot("s", true, Map.of());
+            r.write(1, 2 * 4096, filled(4096, 9)); // in the head, not the snapshot
+            BitSet wanted = new BitSet();
+            wanted.set(0, 8);
+            wanted.clear(1);
+            for (MemorySegment dst :
+                    new MemorySegment[] {MemorySegment.ofArray(new byte[8 * 4096]), arena.allocate(8 * 4096L)}) {
+                dst.fill((byte) 7);
+                BitSet got = r.readLayerInto("s", 0, 8, wanted, dst);
+                assertThat(got.stream().toArray()).containsExactly(0, 5);
+                assertThat(dst.asSlice(0, 4096).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
+                        .containsOnly((byte) 3);
+                // block 1 is not wanted, blocks 2-4 and 6-7 are holes in the layer: all left as they were
+                for (int b : new int[] {1, 2, 3, 4, 6, 7}) {
+                    assertThat(dst.asSlice(b * 4096L, 4096).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
+                            .containsOnly((byte) 7);
+                }
+                assertThat(dst.asSlice(5 * 4096L, 4096).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE))
+                        .containsOnly((byte) 4);
+                // the same answer as readLayer's
+                assertThat(got).isEqualTo(r.readLayer("s", 0, 8, wanted).allocated());
+            }
+        }
+    }
+
+    @Test
     void digestsTellHolesDataAndDifferences() throws IOException {
         try (Replica r = Replica.create(tmp.resolve("r"), SIZE)) {
             r.write(1, 4096, filled(4096, 1));
