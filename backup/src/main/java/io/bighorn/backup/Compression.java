@@ -39,6 +39,30 @@ enum Compression {
         throw new IllegalArgumentException("unknown compression method '" + id + "': use lz4, gzip or none");
     }
 
+    /** Stored bytes: the first {@code length} of {@code bytes}. */
+    record Stored(byte[] bytes, int length) {}
+
+    /**
+     * Compresses {@code data[0, length)} without allocating where the method allows: LZ4 writes into {@code
+     * scratch} (at least {@link #scratchSize} bytes), none answers {@code data} itself, gzip a new array.
+     * The answer is valid until {@code data} or {@code scratch} is reused.
+     */
+    Stored compress(byte[] data, int length, byte[] scratch) throws IOException {
+        return switch (this) {
+            case NONE -> new Stored(data, length);
+            case LZ4 -> new Stored(scratch, Lz4Frame.encode(data, length, scratch));
+            case GZIP -> {
+                byte[] b = compress(data, length);
+                yield new Stored(b, b.length);
+            }
+        };
+    }
+
+    /** The scratch buffer {@link #compress(byte[], int, byte[])} needs for blocks of {@code length}. */
+    static int scratchSize(int length) {
+        return Lz4Frame.maxEncodedLength(length);
+    }
+
     byte[] compress(byte[] data, int length) throws IOException {
         if (this == NONE) {
             return java.util.Arrays.copyOf(data, length);

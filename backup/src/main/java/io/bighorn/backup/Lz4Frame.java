@@ -30,12 +30,26 @@ final class Lz4Frame {
 
     private Lz4Frame() {}
 
-    static byte[] encode(byte[] data, int length) {
+    /** The most bytes {@link #encode(byte[], int, byte[])} writes for {@code length} bytes of data. */
+    static int maxEncodedLength(int length) {
         int bound = 7 + 4;
         for (int from = 0; from < length; from += MAX_BLOCK) {
             bound += 4 + COMPRESSOR.maxCompressedLength(Math.min(MAX_BLOCK, length - from));
         }
-        byte[] out = new byte[bound];
+        return bound;
+    }
+
+    static byte[] encode(byte[] data, int length) {
+        byte[] out = new byte[maxEncodedLength(length)];
+        return Arrays.copyOf(out, encode(data, length, out));
+    }
+
+    /** Writes the frame of {@code data[0, length)} at the start of {@code out}; the frame's length. */
+    static int encode(byte[] data, int length, byte[] out) {
+        if (out.length < maxEncodedLength(length)) {
+            throw new IllegalArgumentException("an LZ4 frame of " + length + " bytes may need "
+                    + maxEncodedLength(length) + " bytes, more than " + out.length);
+        }
         putInt(out, 0, MAGIC);
         out[4] = FLG;
         out[5] = BD;
@@ -54,7 +68,7 @@ final class Lz4Frame {
             }
         }
         putInt(out, at, 0);
-        return Arrays.copyOf(out, at + 4);
+        return at + 4;
     }
 
     /** Decodes {@code in} into {@code dst}; the number of bytes. */

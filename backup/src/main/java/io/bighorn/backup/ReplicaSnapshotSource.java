@@ -140,9 +140,9 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
 
     @Override
     public Read read(long offset, byte[] dst, String since) throws IOException {
-        java.util.Arrays.fill(dst, (byte) 0);
         long end = Math.min(size, offset + dst.length);
         if (!mayHoldDataIn(offset, end)) {
+            java.util.Arrays.fill(dst, (byte) 0);
             return since == null ? Read.HOLE : Read.UNCHANGED;
         }
         long step = (long) LayerBlocks.MAX_BLOCKS * Replica.BLOCK;
@@ -164,6 +164,16 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
             return Read.UNCHANGED;
         }
         any |= readLayers(split, layers.size(), offset, end, dst, wanted);
+        // blocks no layer holds read as zeros, as does anything past the end of the volume
+        for (int p = 0; p < parts; p++) {
+            int base = (int) (p * step);
+            for (int a = wanted[p].nextSetBit(0); a >= 0; ) {
+                int b = wanted[p].nextClearBit(a);
+                java.util.Arrays.fill(dst, base + a * Replica.BLOCK, base + b * Replica.BLOCK, (byte) 0);
+                a = wanted[p].nextSetBit(b);
+            }
+        }
+        java.util.Arrays.fill(dst, (int) (end - offset), dst.length, (byte) 0);
         return any ? Read.DATA : Read.HOLE;
     }
 
@@ -179,23 +189,14 @@ public final class ReplicaSnapshotSource implements SnapshotSource {
         boolean any = false;
         for (int p = 0; p < wanted.length; p++) {
             long at = offset + p * step;
+            int blocks = blocks(at, end);
+            MemorySegment part = out.asSlice(at - offset, (long) blocks * Replica.BLOCK);
             for (int i = from; i < to && !wanted[p].isEmpty(); i++) {
-                LayerBlocks got = Tasks.get(replica.readLayer(layers.get(i), at, blocks(at, end), wanted[p]));
-                BitSet allocated = got.allocated();
-                if (allocated.isEmpty()) {
-                    continue;
+                BitSet allocated = Tasks.get(replica.readLayerInto(layers.get(i), at, blocks, wanted[p], part));
+                if (!allocated.isEmpty()) {
+                    any = true;
+                    wanted[p].andNot(allocated);
                 }
-                any = true;
-                MemorySegment data = got.data();
-                long taken = 0;
-                for (int a = allocated.nextSetBit(0); a >= 0; ) {
-                    int b = allocated.nextClearBit(a);
-                    long n = (long) (b - a) * Replica.BLOCK;
-                    MemorySegment.copy(data, taken, out, at - offset + (long) a * Replica.BLOCK, n);
-                    taken += n;
-                    a = allocated.nextSetBit(b);
-                }
-                wanted[p].andNot(allocated);
             }
         }
         return any;

@@ -22,7 +22,12 @@ public interface BackupStore extends AutoCloseable {
     byte[] read(String path) throws IOException;
 
     /** Writes the whole file; a reader sees the old content or the new, never a part. */
-    void write(String path, byte[] data) throws IOException;
+    default void write(String path, byte[] data) throws IOException {
+        write(path, data, data.length);
+    }
+
+    /** Writes the first {@code length} bytes of {@code data} as the whole file, as {@link #write(String, byte[])}. */
+    void write(String path, byte[] data, int length) throws IOException;
 
     /** The names of the entries directly below {@code dir} (files and directories), sorted; none if absent. */
     List<String> list(String dir) throws IOException;

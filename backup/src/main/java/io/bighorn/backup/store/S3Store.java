@@ -361,13 +361,14 @@ final class S3Store implements BackupStore {
 
     /** Writes {@code data} with one PUT, which S3 makes visible whole or not at all; do not change it meanwhile. */
     @Override
-    public void write(String path, byte[] data) throws IOException {
+    public void write(String path, byte[] data, int length) throws IOException {
+        java.util.Objects.checkFromIndexSize(0, length, data.length);
         String key = key(path);
         try {
             s3.putObject(
                     b -> b.bucket(bucket).key(key),
                     RequestBody.fromContentProvider(
-                            () -> new ByteArrayInputStream(data), data.length, "application/octet-stream"));
+                            () -> new ByteArrayInputStream(data, 0, length), length, "application/octet-stream"));
             bucketSeen = true;
         } catch (SdkException e) {
             throw failure("write " + path, e);
