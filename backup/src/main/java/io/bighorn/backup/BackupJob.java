@@ -25,8 +25,11 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <ol>
  *   <li>Take the volume's BACKUP lock; create {@code volume.cfg} if the volume is new (its compression and
- *       block size are then fixed). Reading and hashing start while the lock settles (Longhorn's 2 s);
- *       nothing is written to the target before it is confirmed.
+ *       block size are then fixed). The work starts while the lock settles (Longhorn's 2 s) and is confirmed
+ *       on a thread of its own; only blocks are written before that. They are named by their content and no
+ *       cfg names them yet, and nothing can collect them meanwhile: a deletion holding priority over this
+ *       backup is seen right after its lock is written ({@link Locks#begin}), and a younger one gives way
+ *       to it. If the lock is not confirmed, the blocks stay unreferenced until a deletion collects them.
  *   <li>Go incremental when the volume's last backup loads, is complete, used the same block size, and its
  *       snapshot is still an ancestor of this one; otherwise (or when asked for full) read every block.
  *   <li>Write a placeholder cfg with an empty {@code CreatedTime}: the backup is in progress.
@@ -136,6 +139,16 @@ final class BackupJob {
                 }
                 store.write(cfgPath, placeholder.toJson());
             };
+            confirmer = Thread.ofPlatform()
+                    .daemon()
+                    .name("backup-lock-" + volume)
+                    .start(() -> {
+                        try {
+                            openGate();
+                        } catch (IOException failed) {
+                            // kept in gateFailure: the workers stop, and run() throws it
+                        }
+                    });
             known = knownBlocks(vol);
             Map<Long, String> mappings = upload(blockSize, compression, incremental ? last.snapshotName() : null);
             openGate();
@@ -181,6 +194,11 @@ final class BackupJob {
                     newBytes.get() + reBytes.get(),
                     (System.nanoTime() - started) / 1_000_000);
         } finally {
+            if (confirmer != null) {
+                // a failed backup must not confirm its lock or write its placeholder afterwards
+                confirmer.interrupt();
+                io.bighorn.common.Threads.joinUninterruptibly(confirmer);
+            }
             if (held[0] != null) {
                 held[0].close();
             }
@@ -191,11 +209,14 @@ final class BackupJob {
         void run() throws IOException;
     }
 
-    /** Confirms the lock and writes the placeholder, once; every write to the target waits for it. */
+    /** Confirms the lock and writes the placeholder, once; every write to the target but blocks waits for it. */
     private Action gate;
 
+    /** Runs {@link #gate} as soon as the lock has settled. */
+    private Thread confirmer;
+
     private boolean gateOpen;
-    private IOException gateFailure;
+    private volatile IOException gateFailure;
 
     private synchronized void openGate() throws IOException {
         if (gateFailure != null) {
@@ -208,6 +229,9 @@ final class BackupJob {
             } catch (IOException e) {
                 gateFailure = e;
                 throw e;
+            } catch (RuntimeException e) {
+                gateFailure = new IOException("cannot start backup of " + volume + ": " + e.getMessage(), e);
+                throw gateFailure;
             }
         }
     }
@@ -323,7 +347,10 @@ final class BackupJob {
     }
 
     private <T> T transfer(Transfer<T> t) throws IOException {
-        openGate();
+        IOException failed = gateFailure;
+        if (failed != null) {
+            throw failed;
+        }
         transfers.acquireUninterruptibly();
         try {
             return t.run();
@@ -349,14 +376,16 @@ final class BackupJob {
         futures.addAll(left);
     }
 
-    /** A worker's block buffer, reused: its data is done with once the block is compressed. */
+    /** A worker's block buffer and compression scratch, reused: both are done with once the block is stored. */
     private static final ThreadLocal<byte[]> BUFFERS = new ThreadLocal<>();
 
-    private byte[] buffer(int blockSize) {
-        byte[] b = BUFFERS.get();
-        if (b == null || b.length != blockSize) {
-            b = new byte[blockSize];
-            BUFFERS.set(b);
+    private static final ThreadLocal<byte[]> SCRATCH = new ThreadLocal<>();
+
+    private static byte[] buffer(ThreadLocal<byte[]> local, int size) {
+        byte[] b = local.get();
+        if (b == null || b.length != size) {
+            b = new byte[size];
+            local.set(b);
         }
         return b;
     }
@@ -368,7 +397,7 @@ final class BackupJob {
         if (!source.mayHoldData(offset, blockSize)) {
             r = since == null ? SnapshotSource.Read.HOLE : SnapshotSource.Read.UNCHANGED;
         } else {
-            data = buffer(blockSize);
+            data = buffer(BUFFERS, blockSize);
             r = source.read(offset, data, since);
         }
         switch (r) {
@@ -395,15 +424,16 @@ final class BackupJob {
         if (there && !options.full()) {
             return;
         }
-        byte[] stored = compression.compress(data, blockSize);
+        Compression.Stored stored =
+                compression.compress(data, blockSize, buffer(SCRATCH, Compression.scratchSize(blockSize)));
         transfer(() -> {
-            store.write(path, stored);
+            store.write(path, stored.bytes(), stored.length());
             return null;
         });
         uploaded.incrementAndGet();
         if (!there) {
             created.incrementAndGet();
         }
-        (there ? reBytes : newBytes).addAndGet(stored.length);
+        (there ? reBytes : newBytes).addAndGet(stored.length());
     }
 }

@@ -15,10 +15,12 @@ import java.util.concurrent.TimeUnit;
 /**
  * Longhorn's backupstore locks, one file per holder in the volume's {@code locks/} directory, JSON {@code
  * {"Name","Type","Acquired"}}. Backup and restore share type 1, deletion is type 2; locks of one type
- * coexist, locks of different types exclude each other. To acquire: write the file, wait {@link
- * #DEFAULT_SETTLE} (so a store with slow listings shows the others), list the locks, and give up if an
- * unexpired lock of the other type has priority: acquired first, then the earlier server time, then the
- * smaller name. There is no waiting for a lock: the caller fails with {@link LockedException} and may retry.
+ * coexist, locks of different types exclude each other. To acquire: write the file, list the locks and
+ * give up at once if an unexpired lock of the other type has priority (acquired first, then the earlier
+ * server time, then the smaller name); then wait {@link #DEFAULT_SETTLE} (so a store with slow listings
+ * shows the others) and check again. Longhorn checks before writing its file; checking just after it
+ * also catches a lock written in between, so that once {@link #begin} returns, an operation of the
+ * other type can only start after this one has ended or given up. There is no waiting for a lock: the caller fails with {@link LockedException} and may retry.
  * A held lock is rewritten every {@link #REFRESH} and expires {@link #EXPIRY} after its last write by the
  * store's clock, so a crashed holder blocks others for at most that long.
  */
@@ -94,7 +96,7 @@ final class Locks {
                 "lock-" + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextLong());
         String path = Layout.locksDir(volume) + "/" + name + Layout.LOCK_SUFFIX;
         store.write(path, json(name, type, false));
-        return new Pending(
+        Pending pending = new Pending(
                 store,
                 volume,
                 type,
@@ -102,6 +104,13 @@ final class Locks {
                 path,
                 System.nanoTime() + timing.settle().toNanos(),
                 timing);
+        try {
+            pending.check();
+            return pending;
+        } catch (IOException | RuntimeException e) {
+            pending.close();
+            throw e;
+        }
     }
 
     /** A lock file written, not yet checked against the others. */
@@ -140,6 +149,14 @@ final class Locks {
                 Thread.currentThread().interrupt();
                 throw new IOException("interrupted while locking backup volume " + volume, e);
             }
+            check();
+            store.write(path, json(name, type, true));
+            confirmed = true;
+            return new Held(store, path, json(name, type, true), timing.refresh());
+        }
+
+        /** Fails with {@link LockedException} if a lock of the other type has priority over this one. */
+        private void check() throws IOException {
             Instant mine = store.modified(path);
             for (String file : store.list(Layout.locksDir(volume))) {
                 if (!file.endsWith(Layout.LOCK_SUFFIX) || file.equals(name + Layout.LOCK_SUFFIX)) {
@@ -167,9 +184,6 @@ final class Locks {
                             + otherName + ", since " + at + "): try again when it has finished");
                 }
             }
-            store.write(path, json(name, type, true));
-            confirmed = true;
-            return new Held(store, path, json(name, type, true), timing.refresh());
         }
 
         @Override

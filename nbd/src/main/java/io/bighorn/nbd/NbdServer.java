@@ -95,12 +95,12 @@ public final class NbdServer implements AutoCloseable {
         } catch (IOException e) {
             LOG.debug("closing the NBD listener: {}", e.toString());
         }
-        joinUninterruptibly(acceptor);
+        io.bighorn.common.Threads.joinUninterruptibly(acceptor);
         for (Connection c : connections.keySet()) {
             c.abort();
         }
         for (Thread t : connections.values()) {
-            joinUninterruptibly(t);
+            io.bighorn.common.Threads.joinUninterruptibly(t);
         }
         LOG.info("NBD server on {} closed", address());
     }
@@ -169,20 +169,5 @@ public final class NbdServer implements AutoCloseable {
 
     long unexpectedErrors() {
         return unexpected.get();
-    }
-
-    static void joinUninterruptibly(Thread t) {
-        boolean interrupted = false;
-        while (true) {
-            try {
-                t.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
     }
 }

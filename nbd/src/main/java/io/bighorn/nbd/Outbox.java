@@ -219,7 +219,7 @@ final class Outbox implements AutoCloseable, Plug.Output {
         } catch (ClosedSelectorException e) {
             // already closed
         }
-        NbdServer.joinUninterruptibly(flusher);
+        io.bighorn.common.Threads.joinUninterruptibly(flusher);
         lock.lock();
         try {
             drop();
