@@ -36,7 +36,7 @@ public final class ReplicaServer implements AutoCloseable {
     private final Replica replica;
     private final ClusterSecret secret;
     private final ServerSocketChannel listener;
-    private final InetSocketAddress bound;
+    private final java.net.SocketAddress bound;
     private final Thread acceptor;
     private final Set<ServerConnection> connections = ConcurrentHashMap.newKeySet();
     final BufferPool buffers = new BufferPool(32L << 20);
@@ -68,24 +68,34 @@ public final class ReplicaServer implements AutoCloseable {
         this.peers = new Peers(secret);
         this.listener = listener;
         this.hook = hook;
-        this.bound = (InetSocketAddress) listener.getLocalAddress();
+        this.bound = listener.getLocalAddress();
         this.acceptor = Thread.ofPlatform()
-                .name("bighorn-replica-accept-" + bound.getPort())
+                .name("bighorn-replica-accept-" + (bound instanceof InetSocketAddress i ? i.getPort() : "unix"))
                 .daemon()
                 .unstarted(this::acceptLoop);
     }
 
-    /** Listens on {@code bind} (port 0 picks a free port, see {@link #address()}) and serves {@code replica}. */
-    public static ReplicaServer start(Replica replica, InetSocketAddress bind, ClusterSecret secret)
+    /**
+     * Listens on {@code bind} and serves {@code replica}: a TCP address (port 0 picks a free port, see {@link
+     * #address()}) or a Unix domain socket path, for an engine on the same machine (no TCP stack on the
+     * way; a socket file left by a process that died is replaced).
+     */
+    public static ReplicaServer start(Replica replica, java.net.SocketAddress bind, ClusterSecret secret)
             throws IOException {
         return start(replica, bind, secret, _ -> {});
     }
 
-    static ReplicaServer start(Replica replica, InetSocketAddress bind, ClusterSecret secret, RequestHook hook)
+    static ReplicaServer start(Replica replica, java.net.SocketAddress bind, ClusterSecret secret, RequestHook hook)
             throws IOException {
-        ServerSocketChannel listener = ServerSocketChannel.open();
+        boolean unix = bind instanceof java.net.UnixDomainSocketAddress;
+        ServerSocketChannel listener =
+                ServerSocketChannel.open(unix ? java.net.StandardProtocolFamily.UNIX : family(bind));
         try {
-            listener.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            if (unix) {
+                removeStaleSocket(((java.net.UnixDomainSocketAddress) bind).getPath());
+            } else {
+                listener.setOption(StandardSocketOptions.SO_REUSEADDR, true);
+            }
             listener.bind(bind, 128);
             ReplicaServer server = new ReplicaServer(replica, secret, listener, hook);
             server.acceptor.start();
@@ -97,19 +107,47 @@ public final class ReplicaServer implements AutoCloseable {
         }
     }
 
-    /** The address bound, with the port chosen when asked for port 0. */
+    private static java.net.ProtocolFamily family(java.net.SocketAddress bind) {
+        return bind instanceof InetSocketAddress i && i.getAddress() instanceof java.net.Inet6Address
+                ? java.net.StandardProtocolFamily.INET6
+                : java.net.StandardProtocolFamily.INET;
+    }
+
+    /** Removes a socket file at {@code path} that no process listens on any more; anything else stays. */
+    private static void removeStaleSocket(java.nio.file.Path path) throws IOException {
+        if (!java.nio.file.Files.exists(path, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        Object type = java.nio.file.Files.getAttribute(path, "unix:mode", java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        if (!(type instanceof Integer mode) || (mode & 0170000) != 0140000) {
+            throw new IOException(path + " exists and is not a socket");
+        }
+        try (SocketChannel probe = SocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            probe.connect(java.net.UnixDomainSocketAddress.of(path));
+            throw new IOException("another process serves " + path);
+        } catch (java.net.ConnectException refused) {
+            java.nio.file.Files.deleteIfExists(path);
+        }
+    }
+
+    /** The TCP address bound, with the port chosen when asked for port 0; null for a Unix domain socket. */
     public InetSocketAddress address() {
-        return bound;
+        return bound instanceof InetSocketAddress i ? i : null;
     }
 
+    /** The TCP port bound; -1 for a Unix domain socket. */
     public int port() {
-        return bound.getPort();
+        return bound instanceof InetSocketAddress i ? i.getPort() : -1;
     }
 
-    /** {@code tcp://HOST:PORT}, what an engine connects to. */
+    /** What an engine connects to: {@code tcp://HOST:PORT} or {@code unix:///PATH}. */
     public String url() {
-        String host = bound.getAddress().getHostAddress();
-        return "tcp://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + bound.getPort();
+        if (bound instanceof java.net.UnixDomainSocketAddress u) {
+            return "unix://" + u.getPath().toAbsolutePath();
+        }
+        InetSocketAddress i = (InetSocketAddress) bound;
+        String host = i.getAddress().getHostAddress();
+        return "tcp://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + i.getPort();
     }
 
     Replica replica() {
@@ -144,7 +182,9 @@ public final class ReplicaServer implements AutoCloseable {
             }
             ServerConnection c = null;
             try {
-                ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                if (bound instanceof InetSocketAddress) {
+                    ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                }
                 c = new ServerConnection(this, ch);
                 connections.add(c);
                 if (closed) {
@@ -174,6 +214,13 @@ public final class ReplicaServer implements AutoCloseable {
         }
         closed = true;
         closeQuietly(listener);
+        if (bound instanceof java.net.UnixDomainSocketAddress u) {
+            try {
+                java.nio.file.Files.deleteIfExists(u.getPath());
+            } catch (IOException e) {
+                log.warn("cannot remove socket file {}: {}", u.getPath(), e.toString());
+            }
+        }
         List<ServerConnection> open = List.copyOf(connections);
         for (ServerConnection c : open) {
             c.close();

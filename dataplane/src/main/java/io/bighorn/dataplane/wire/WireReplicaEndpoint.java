@@ -80,18 +80,22 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
         if (connections < 1) {
             throw new IllegalArgumentException("connections must be at least 1, not " + connections);
         }
-        InetSocketAddress target = parse(address);
+        java.net.SocketAddress target = parse(address);
+        boolean unix = target instanceof java.net.UnixDomainSocketAddress;
         WireReplicaEndpoint endpoint = new WireReplicaEndpoint(address);
         try {
             for (int i = 0; i < connections; i++) {
-                SocketChannel ch = SocketChannel.open();
+                SocketChannel ch =
+                        unix ? SocketChannel.open(java.net.StandardProtocolFamily.UNIX) : SocketChannel.open();
                 endpoint.connections.add(new ClientConnection(endpoint, ch, i));
                 try {
                     ch.connect(target);
                 } catch (IOException e) {
                     throw new IOException("cannot connect to replica " + address + ": " + e.getMessage(), e);
                 }
-                ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                if (!unix) {
+                    ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                }
                 Handshake.client(ch, secret, address);
             }
         } catch (IOException | RuntimeException e) {
@@ -102,16 +106,30 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
         return endpoint;
     }
 
-    /** {@code tcp://HOST:PORT} as a socket address. */
-    static InetSocketAddress parse(String address) {
+    /**
+     * {@code tcp://HOST:PORT} as a TCP address, {@code unix:///PATH} (an absolute path) as a Unix domain
+     * socket's.
+     */
+    static java.net.SocketAddress parse(String address) {
+        String expected = ": expected tcp://HOST:PORT or unix:///PATH";
         URI uri;
         try {
             uri = URI.create(address);
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("bad replica address " + address + ": expected tcp://HOST:PORT", e);
+            throw new IllegalArgumentException("bad replica address " + address + expected, e);
+        }
+        if ("unix".equals(uri.getScheme())) {
+            if (uri.getRawAuthority() != null
+                    || uri.getPath() == null
+                    || !uri.getPath().startsWith("/")
+                    || uri.getQuery() != null
+                    || uri.getFragment() != null) {
+                throw new IllegalArgumentException("bad replica address " + address + expected);
+            }
+            return java.net.UnixDomainSocketAddress.of(uri.getPath());
         }
         if (!"tcp".equals(uri.getScheme()) || uri.getHost() == null || uri.getPort() < 0) {
-            throw new IllegalArgumentException("bad replica address " + address + ": expected tcp://HOST:PORT");
+            throw new IllegalArgumentException("bad replica address " + address + expected);
         }
         return new InetSocketAddress(uri.getHost(), uri.getPort());
     }

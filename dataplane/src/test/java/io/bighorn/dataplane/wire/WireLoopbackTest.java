@@ -370,9 +370,64 @@ class WireLoopbackTest {
     void badAddressesAreRefused() {
         assertThatThrownBy(() -> WireReplicaEndpoint.connect("http://x:1", SECRET))
                 .isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("tcp://HOST:PORT");
-        assertThatThrownBy(() -> WireReplicaEndpoint.connect("tcp://127.0.0.1", SECRET))
-                .isInstanceOf(IllegalArgumentException.class);
+                .hasMessageContaining("tcp://HOST:PORT or unix:///PATH");
+        for (String bad : new String[] {"tcp://127.0.0.1", "unix://host/x.sock", "unix:relative.sock", "unix:///x?y"}) {
+            assertThatThrownBy(() -> WireReplicaEndpoint.connect(bad, SECRET))
+                    .as(bad)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("bad replica address " + bad);
+        }
+    }
+
+    @Test
+    void aReplicaServedOnAUnixSocketWorksLikeOverTcpAndCleansUp() throws Exception {
+        Path sock = tmp.resolve("r.sock");
+        java.net.UnixDomainSocketAddress at = java.net.UnixDomainSocketAddress.of(sock);
+        // a socket file left by a process that died is replaced
+        try (java.nio.channels.ServerSocketChannel dead =
+                java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            dead.bind(at);
+        }
+        assertThat(sock).exists();
+        try (ReplicaServer local = ReplicaServer.start(replica, at, SECRET)) {
+            assertThat(local.url()).isEqualTo("unix://" + sock.toAbsolutePath());
+            assertThat(local.port()).isEqualTo(-1);
+            // a second server on the same path is refused while the first one serves
+            assertThatThrownBy(() -> ReplicaServer.start(replica, at, SECRET))
+                    .hasMessageContaining("another process serves " + sock);
+            try (WireReplicaEndpoint viaUnix = WireReplicaEndpoint.connect(local.url(), SECRET)) {
+                MemorySegment data = random(128 << 10, 11);
+                get(viaUnix.write(3, 8192, data));
+                MemorySegment back = arena.allocate(128 << 10, 4096);
+                get(viaUnix.read(8192, back));
+                assertThat(back.mismatch(data)).isEqualTo(-1);
+                // the same replica over TCP sees the write
+                MemorySegment overTcp = arena.allocate(128 << 10, 4096);
+                get(endpoint.read(8192, overTcp));
+                assertThat(overTcp.mismatch(data)).isEqualTo(-1);
+                // and a rebuild target on this machine pulls from the source's socket
+                get(viaUnix.snapshot("s", true, Map.of(), Instant.EPOCH));
+                try (Replica other = Replica.create(tmp.resolve("target"), SIZE);
+                        ReplicaServer target = ReplicaServer.start(
+                                other, java.net.UnixDomainSocketAddress.of(tmp.resolve("t.sock")), SECRET);
+                        WireReplicaEndpoint toTarget = WireReplicaEndpoint.connect(target.url(), SECRET)) {
+                    get(toTarget.prepareRebuild(3, get(viaUnix.snapshots()), "s"));
+                    java.util.BitSet wanted = new java.util.BitSet();
+                    wanted.set(0, 64);
+                    assertThat(get(toTarget.pullLayer(3, local.url(), "s", 0, 64, wanted)))
+                            .isEqualTo(128 << 10);
+                    assertThat(other.layerDigests("s", 0, 64)).isEqualTo(replica.layerDigests("s", 0, 64));
+                }
+            }
+            assertThatThrownBy(() -> WireReplicaEndpoint.connect(local.url(), ClusterSecret.of("wrong")))
+                    .hasMessageContaining("does not hold this cluster's secret");
+        }
+        assertThat(sock).doesNotExist();
+        assertThat(tmp.resolve("t.sock")).doesNotExist();
+        // a path that is not a socket is never removed
+        java.nio.file.Files.writeString(sock, "not a socket");
+        assertThatThrownBy(() -> ReplicaServer.start(replica, at, SECRET)).hasMessageContaining("is not a socket");
+        assertThat(sock).hasContent("not a socket");
     }
 
     private static String readToEnd(SocketChannel ch, int n) throws IOException {
