@@ -267,7 +267,9 @@ final class CtlCommand implements Runnable {
             name = "add-replica",
             description = "Add a replica (empty or stale) to the volume and rebuild it from a healthy one.")
     static final class AddReplica extends TopLeaf {
-        @Parameters(paramLabel = "URL", description = "the replica, e.g. tcp://10.0.0.5:9502")
+        @Parameters(
+                paramLabel = "URL",
+                description = "the replica, e.g. tcp://10.0.0.5:9502 or unix:///var/lib/bighorn/r1.sock")
         String url;
 
         @Option(

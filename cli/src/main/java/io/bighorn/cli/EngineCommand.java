@@ -28,8 +28,9 @@ final class EngineCommand implements Callable<Integer> {
     @Option(
             names = "--replica",
             required = true,
-            paramLabel = "tcp://HOST:PORT",
-            description = "a replica (bighorn replica --listen); repeat for each")
+            paramLabel = "URL",
+            description = "a replica: tcp://HOST:PORT (bighorn replica --listen) or, on this machine,"
+                    + " unix:///PATH (bighorn replica --socket); repeat for each")
     List<String> replicas;
 
     @Option(

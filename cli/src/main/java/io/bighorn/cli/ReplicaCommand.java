@@ -27,8 +27,8 @@ import picocli.CommandLine.Spec;
         name = "replica",
         description = {
             "Work with replicas.",
-            "With --dir (and no subcommand): serve one replica to engines over TCP until interrupted;"
-                    + " it is created when DIR holds none."
+            "With --dir (and no subcommand): serve one replica to engines over TCP (and a Unix domain socket"
+                    + " with --socket) until interrupted; it is created when DIR holds none."
         },
         subcommands = {ReplicaInspectCommand.class})
 final class ReplicaCommand implements Callable<Integer> {
@@ -50,6 +50,13 @@ final class ReplicaCommand implements Callable<Integer> {
     String listen;
 
     @Option(
+            names = "--socket",
+            paramLabel = "PATH",
+            description = "also listen on a Unix domain socket at PATH, for an engine on this machine"
+                    + " (--replica unix:///PATH): no TCP stack between them")
+    Path socket;
+
+    @Option(
             names = "--secret-file",
             paramLabel = "FILE",
             description =
@@ -68,23 +75,39 @@ final class ReplicaCommand implements Callable<Integer> {
         ClusterSecret secret = ClusterSecret.resolve(secretFile, System.getenv());
         Replica replica = openOrCreate();
         ReplicaServer server;
+        ReplicaServer local = null;
         try {
             server = ReplicaServer.start(replica, bind, secret);
+            try {
+                if (socket != null) {
+                    local = ReplicaServer.start(
+                            replica, java.net.UnixDomainSocketAddress.of(socket.toAbsolutePath()), secret);
+                }
+            } catch (IOException | RuntimeException e) {
+                server.close();
+                throw e;
+            }
         } catch (IOException | RuntimeException e) {
             closeQuietly(replica);
             throw e;
         }
+        ReplicaServer unixServer = local;
         CountDownLatch stopped = new CountDownLatch(1);
         Thread hook = new Thread(
                 () -> {
                     server.close();
+                    if (unixServer != null) {
+                        unixServer.close();
+                    }
                     closeQuietly(replica);
                     stopped.countDown();
                 },
                 "bighorn-replica-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("replica %s (%s) serving on %s%n", dir, Sizes.format(replica.size()), server.url());
+        out.printf(
+                "replica %s (%s) serving on %s%s%n",
+                dir, Sizes.format(replica.size()), server.url(), unixServer == null ? "" : " and " + unixServer.url());
         out.flush();
         stopped.await(); // until SIGINT/SIGTERM runs the hook
         return 0;

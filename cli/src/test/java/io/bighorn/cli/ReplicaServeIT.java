@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** {@code bighorn replica --dir ...} as a real child process, driven by the wire client. */
 class ReplicaServeIT {
     private static final String SECRET = "it-secret";
-    private static final Pattern SERVING = Pattern.compile("serving on (tcp://\\S+)");
+    private static final Pattern SERVING = Pattern.compile("serving on (tcp://\\S+)(?: and (unix://\\S+))?");
 
     @TempDir
     Path tmp;
@@ -46,21 +46,27 @@ class ReplicaServeIT {
     }
 
     /** Starts the server and returns the address its first line names. */
-    private String serve(Path dir, Process[] started) throws Exception {
+    private String serve(Path dir, Process[] started, String... extra) throws Exception {
+        return servingLine(dir, started, extra).group(1);
+    }
+
+    private Matcher servingLine(Path dir, Process[] started, String... extra) throws Exception {
         Path jar = Path.of("target", "bighorn.jar").toAbsolutePath();
         assertThat(jar).exists();
         String java = ProcessHandle.current().info().command().orElse("java");
-        ProcessBuilder pb = new ProcessBuilder(List.of(
-                        java,
-                        "-jar",
-                        jar.toString(),
-                        "replica",
-                        "--dir",
-                        dir.toString(),
-                        "--size",
-                        "64M",
-                        "--listen",
-                        "127.0.0.1:0"))
+        List<String> command = new ArrayList<>(List.of(
+                java,
+                "-jar",
+                jar.toString(),
+                "replica",
+                "--dir",
+                dir.toString(),
+                "--size",
+                "64M",
+                "--listen",
+                "127.0.0.1:0"));
+        command.addAll(List.of(extra));
+        ProcessBuilder pb = new ProcessBuilder(command)
                 .redirectError(tmp.resolve("stderr.txt").toFile());
         pb.environment().put(ClusterSecret.ENV, SECRET);
         Process p = pb.start();
@@ -78,7 +84,32 @@ class ReplicaServeIT {
         assertThat(line).as(() -> stderr()).isNotNull();
         Matcher m = SERVING.matcher(line);
         assertThat(m.find()).as(line).isTrue();
-        return m.group(1);
+        return m;
+    }
+
+    @Test
+    void alsoServesOnAUnixSocketAndReplacesTheOneAKilledProcessLeft() throws Exception {
+        Path sock = tmp.resolve("r.sock");
+        ClusterSecret secret = ClusterSecret.resolve(null, Map.of(ClusterSecret.ENV, SECRET));
+        for (int round = 0; round < 2; round++) {
+            Process[] p = new Process[1];
+            Matcher line = servingLine(tmp.resolve("r"), p, "--socket", sock.toString());
+            String tcp = line.group(1);
+            assertThat(line.group(2)).isEqualTo("unix://" + sock.toAbsolutePath());
+            try (Arena arena = Arena.ofShared();
+                    WireReplicaEndpoint viaUnix = WireReplicaEndpoint.connect(line.group(2), secret);
+                    WireReplicaEndpoint viaTcp = WireReplicaEndpoint.connect(tcp, secret)) {
+                MemorySegment data = arena.allocate(64 << 10).fill((byte) (round + 1));
+                viaUnix.acceptEpoch(round + 1).get(30, TimeUnit.SECONDS);
+                viaUnix.write(round + 1, 0, data).get(30, TimeUnit.SECONDS);
+                MemorySegment back = arena.allocate(64 << 10);
+                viaTcp.read(0, back).get(30, TimeUnit.SECONDS);
+                assertThat(back.mismatch(data)).isEqualTo(-1);
+            }
+            p[0].destroyForcibly(); // SIGKILL: the socket file stays behind
+            assertThat(p[0].waitFor(30, TimeUnit.SECONDS)).isTrue();
+            assertThat(sock).exists();
+        }
     }
 
     /** The state letter of {@code /proc/PID/stat} (R, S, T for stopped, ...). */
