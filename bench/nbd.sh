@@ -21,6 +21,8 @@
 #              seqread1m_qd8 randwrite4k_qd1; add randread4k_qd1 for all six)
 #   TARGETS    subset/order of "bighorn-3r bighorn-1r nbdkit raw" (default: all four)
 #   RAMP       fio ramp_time seconds (default 2)
+#   TRANSPORT  how the engine reaches its replicas: tcp (loopback, default) or unix (each replica also
+#              listens on a Unix domain socket in the scratch dir, bighorn replica --socket)
 #   BENCH_HARNESS  the shared harness dir (default: shared/bench beside this checkout)
 #   ENGINE_JAVA_OPTS  JVM options for the engine process only (JAVA_TOOL_OPTIONS), e.g.
 #              -XX:StartFlightRecording=filename=/tmp/engine.jfr,settings=profile
@@ -41,6 +43,12 @@ RUNTIME="${3:-20}"
 export RAMP="${RAMP:-2}"
 export JOBS="${JOBS:-randwrite4k_qd32 randread4k_qd32 seqwrite1m_qd8 seqread1m_qd8 randwrite4k_qd1}"
 TARGETS="${TARGETS:-bighorn-3r bighorn-1r nbdkit raw}"
+TRANSPORT="${TRANSPORT:-tcp}"
+case "$TRANSPORT" in
+    tcp) UNIX="" ;;
+    unix) UNIX=1 ;;
+    *) echo "bench/nbd.sh: TRANSPORT must be tcp or unix, not $TRANSPORT" >&2; exit 2 ;;
+esac
 HARNESS="${BENCH_HARNESS:-$ROOT/../shared/bench}"
 
 for tool in fio jq nbdkit nbdinfo ss; do
@@ -104,12 +112,16 @@ run_bighorn() { # target replicas
     log "$target: starting $n replica process(es) in $dir"
     for i in $(seq "$n"); do
         "$ROOT/bighorn" replica --dir "$dir/r$i" --size "$SIZE" --listen 127.0.0.1:0 \
-            --secret-file "$WORK/secret" >"$dir/r$i.log" 2>&1 &
+            ${UNIX:+--socket "$dir/r$i.sock"} --secret-file "$WORK/secret" >"$dir/r$i.log" 2>&1 &
         PIDS+=("$!")
     done
     for i in $(seq "$n"); do
         pid=${PIDS[${#PIDS[@]} - n + i - 1]}
-        url=$(bighorn_wait_for "$pid" "$dir/r$i.log" 'serving on tcp://[0-9.]+:[0-9]+' | sed 's/^serving on //')
+        if [[ -n "$UNIX" ]]; then
+            url=$(bighorn_wait_for "$pid" "$dir/r$i.log" 'and unix://[^ ]+' | sed 's/^and //')
+        else
+            url=$(bighorn_wait_for "$pid" "$dir/r$i.log" 'serving on tcp://[0-9.]+:[0-9]+' | sed 's/^serving on //')
+        fi
         urls+=(--replica "$url")
     done
     JAVA_TOOL_OPTIONS="${ENGINE_JAVA_OPTS:-${JAVA_TOOL_OPTIONS:-}}" \
@@ -192,8 +204,8 @@ echo "Load average (1/5/15 min) before → after each target: $(jq -rs --arg tar
 echo
 cmd="bench/nbd.sh"
 [[ $# -gt 0 ]] && cmd+=" $*"
-for knob in JOBS TARGETS RAMP; do
-    if [[ -n "${!knob:-}" && "$knob=${!knob}" != "JOBS=randwrite4k_qd32 randread4k_qd32 seqwrite1m_qd8 seqread1m_qd8 randwrite4k_qd1" && "$knob=${!knob}" != "RAMP=2" && "$knob=${!knob}" != "TARGETS=bighorn-3r bighorn-1r nbdkit raw" ]]; then
+for knob in JOBS TARGETS RAMP TRANSPORT; do
+    if [[ -n "${!knob:-}" && "$knob=${!knob}" != "JOBS=randwrite4k_qd32 randread4k_qd32 seqwrite1m_qd8 seqread1m_qd8 randwrite4k_qd1" && "$knob=${!knob}" != "RAMP=2" && "$knob=${!knob}" != "TARGETS=bighorn-3r bighorn-1r nbdkit raw" && "$knob=${!knob}" != "TRANSPORT=tcp" ]]; then
         cmd="$knob=\"${!knob}\" $cmd"
     fi
 done

@@ -35,11 +35,16 @@ public final class WireBench {
         double seconds = args.length > 2 ? Double.parseDouble(args[2]) : 5;
         int inFlight = args.length > 3 ? Integer.parseInt(args[3]) : 32;
         int connections = args.length > 4 ? Integer.parseInt(args[4]) : WireReplicaEndpoint.DEFAULT_CONNECTIONS;
+        String transport = args.length > 5 ? args[5] : "tcp";
         Files.createDirectories(dir.getParent());
         ClusterSecret secret = ClusterSecret.of("bench");
         try (Replica replica = Replica.create(dir, size);
                 ReplicaServer server = ReplicaServer.start(
-                        replica, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), secret);
+                        replica,
+                        transport.equals("unix")
+                                ? java.net.UnixDomainSocketAddress.of(dir.resolveSibling("wire-replica.sock"))
+                                : new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+                        secret);
                 WireReplicaEndpoint endpoint = WireReplicaEndpoint.connect(server.url(), secret, connections);
                 Arena arena = Arena.ofShared()) {
             BlockingQueue<MemorySegment> buffers = new ArrayBlockingQueue<>(inFlight);
