@@ -231,8 +231,7 @@ final class AgentService extends NodeAgentGrpc.NodeAgentImplBase {
             BackupListing.Builder b = BackupListing.newBuilder();
             try (Backupstore store = Backupstore.open(r.getTarget(), System.getenv())) {
                 if (r.getVolume().isEmpty()) {
-                    for (String v : store.volumes()) {
-                        VolumeConfig c = store.volume(v);
+                    for (VolumeConfig c : store.volumeConfigs()) {
                         b.addVolumes(BackupVolumeInfo.newBuilder()
                                 .setName(c.name())
                                 .setSize(c.size())

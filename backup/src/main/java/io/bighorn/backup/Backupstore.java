@@ -71,6 +71,23 @@ public final class Backupstore implements AutoCloseable {
         return out;
     }
 
+    /**
+     * The cfg of every backup volume that has one, by name. A volume directory without a {@code volume.cfg}
+     * belongs to a first backup that has not confirmed its lock yet (or died before it did; it stored
+     * blocks at most) and is left out rather than failing the listing.
+     */
+    public List<VolumeConfig> volumeConfigs() throws IOException {
+        List<VolumeConfig> out = new ArrayList<>();
+        for (String v : volumes()) {
+            try {
+                out.add(volume(v));
+            } catch (NoSuchFileException notYet) {
+                // no backup of it is complete or even started as far as a reader can tell
+            }
+        }
+        return out;
+    }
+
     public VolumeConfig volume(String volume) throws IOException {
         String path = Layout.volumeCfg(Layout.checkName("volume", volume));
         try {

@@ -218,6 +218,9 @@ class DeleteAndLockTest {
             assertThat(files).contains("lock-00000000000000bb.lck").noneMatch(f -> f.endsWith(".cfg"));
             assertThat(files.stream().filter(f -> f.endsWith(".lck"))).hasSize(1);
             assertThat(bs.backupNames("vol1")).isEmpty();
+            // its directory exists (locks, blocks), but a listing of backup volumes leaves it out, unbroken
+            assertThat(bs.volumes()).containsExactly("vol1");
+            assertThat(bs.volumeConfigs()).isEmpty();
             Files.delete(lock);
             BackupResult r = v.backup(bs, "s1", BackupOptions.defaults().withName("backup-1"));
             assertThat(r.blocksChanged()).isEqualTo(4);

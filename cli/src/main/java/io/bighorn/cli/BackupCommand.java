@@ -253,8 +253,8 @@ final class BackupCommand implements Runnable {
             try (Backupstore store = Backupstore.open(target, System.getenv())) {
                 if (volume == null) {
                     List<Map<String, Object>> rows = new ArrayList<>();
-                    for (String v : store.volumes()) {
-                        VolumeConfig c = store.volume(v);
+                    for (VolumeConfig c : store.volumeConfigs()) {
+                        String v = c.name();
                         Map<String, Object> m = new LinkedHashMap<>();
                         m.put("name", c.name());
                         m.put("size", c.size());

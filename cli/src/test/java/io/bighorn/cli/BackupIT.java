@@ -207,12 +207,17 @@ class BackupIT {
         long stored = countBlocks(blocks);
         assertThat(stored).as("blocks stored before the kill").isBetween(1L, 31L);
 
+        // blocks are stored while the backup's lock settles, its cfgs only once the lock is confirmed: killed
+        // before that, it left no cfg at all; after, a placeholder. Neither passes for a backup.
         JsonNode list = json(run("ls", Map.of(), "backup", "ls", target, "--volume", "vol0", "--json"));
-        assertThat(list).hasSize(1);
-        assertThat(list.get(0).get("state").asText()).isEqualTo("incomplete");
+        assertThat(list.size()).isLessThanOrEqualTo(1);
+        assertThat(list).allMatch(b -> b.get("state").asText().equals("incomplete"));
+        // and listing the backup volumes works either way (a volume without volume.cfg is left out)
+        assertThat(json(run("ls-volumes", Map.of(), "backup", "ls", target, "--json")))
+                .hasSizeLessThanOrEqualTo(1);
         fails(
                 "restore-incomplete",
-                "incomplete",
+                list.isEmpty() ? "no backup" : "incomplete",
                 "backup",
                 "restore",
                 url,
