@@ -20,9 +20,10 @@ import java.util.concurrent.TimeUnit;
  * server time, then the smaller name); then wait {@link #DEFAULT_SETTLE} (so a store with slow listings
  * shows the others) and check again. Longhorn checks before writing its file; checking just after it
  * also catches a lock written in between, so that once {@link #begin} returns, an operation of the
- * other type can only start after this one has ended or given up. There is no waiting for a lock: the caller fails with {@link LockedException} and may retry.
- * A held lock is rewritten every {@link #REFRESH} and expires {@link #EXPIRY} after its last write by the
- * store's clock, so a crashed holder blocks others for at most that long.
+ * other type can only start after this one has ended or given up. There is no waiting for a lock: the
+ * caller fails with {@link LockedException} and may retry. A held lock is rewritten every {@link #REFRESH}
+ * and expires {@link #EXPIRY} after its last write by the store's clock, so a crashed holder blocks others
+ * for at most that long.
  */
 final class Locks {
     static final int BACKUP = 1;

@@ -136,8 +136,8 @@ final class FileStore implements BackupStore {
                     StandardOpenOption.WRITE,
                     com.sun.nio.file.ExtendedOpenOption.DIRECT);
         } catch (UnsupportedOperationException | IOException refused) {
-            if (refused instanceof java.nio.file.FileAlreadyExistsException) {
-                throw (IOException) refused;
+            if (refused instanceof IOException e && !refusesDirect(e)) {
+                throw e; // a full disk, no permission...: the caller reports it
             }
             Files.deleteIfExists(tmp);
             direct = false;
@@ -150,7 +150,7 @@ final class FileStore implements BackupStore {
             ch.truncate(length);
             ch.force(true);
         } catch (IOException e) {
-            if (!String.valueOf(e.getMessage()).contains("Invalid argument")) {
+            if (!refusesDirect(e)) {
                 throw e;
             }
             // opened, but the alignment does not suit the device: write this and later blocks buffered
@@ -159,6 +159,11 @@ final class FileStore implements BackupStore {
             return false;
         }
         return true;
+    }
+
+    /** Whether {@code e} is the EINVAL with which Linux refuses direct I/O (unsupported, or misaligned). */
+    private static boolean refusesDirect(IOException e) {
+        return String.valueOf(e.getMessage()).contains("Invalid argument");
     }
 
     private void syncPending() throws IOException {

@@ -89,7 +89,7 @@ public final class ReplicaServer implements AutoCloseable {
             throws IOException {
         boolean unix = bind instanceof java.net.UnixDomainSocketAddress;
         ServerSocketChannel listener =
-                ServerSocketChannel.open(unix ? java.net.StandardProtocolFamily.UNIX : family(bind));
+                unix ? ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX) : ServerSocketChannel.open();
         try {
             if (unix) {
                 removeStaleSocket(((java.net.UnixDomainSocketAddress) bind).getPath());
@@ -105,12 +105,6 @@ public final class ReplicaServer implements AutoCloseable {
             listener.close();
             throw new IOException("cannot listen on " + bind + ": " + e.getMessage(), e);
         }
-    }
-
-    private static java.net.ProtocolFamily family(java.net.SocketAddress bind) {
-        return bind instanceof InetSocketAddress i && i.getAddress() instanceof java.net.Inet6Address
-                ? java.net.StandardProtocolFamily.INET6
-                : java.net.StandardProtocolFamily.INET;
     }
 
     /** Removes a socket file at {@code path} that no process listens on any more; anything else stays. */
