@@ -113,6 +113,10 @@ final class NativeFile implements AutoCloseable {
         return path;
     }
 
+    int fd() {
+        return fd;
+    }
+
     /** Reads up to {@code dst.byteSize()} bytes at {@code offset}; returns the count, short only at EOF. */
     long read(MemorySegment dst, long offset) throws IOException {
         long done = 0;

@@ -145,7 +145,7 @@ final class Purge {
             } catch (IOException | RuntimeException e) {
                 if (!Replica.mayHaveCommitted(e)) {
                     replica.removeLayer(mergedId);
-                    Replica.closeQuietly(merged.file);
+                    Replica.closeQuietly(merged);
                     files.deleteLayer(mergedId);
                 }
                 throw e;

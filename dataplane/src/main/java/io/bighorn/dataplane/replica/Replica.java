@@ -210,7 +210,7 @@ public final class Replica implements AutoCloseable {
             return replica;
         } catch (IOException | RuntimeException e) {
             for (Layer l : opened.values()) {
-                closeQuietly(l.file);
+                closeQuietly(l);
             }
             if (counter != null) {
                 closeQuietly(counter);
@@ -257,7 +257,7 @@ public final class Replica implements AutoCloseable {
                 }
             }
             for (Layer l : layers.values()) {
-                closeQuietly(l.file);
+                closeQuietly(l);
             }
             closeQuietly(counter);
             if (lockChannel != null) {
@@ -308,6 +308,35 @@ public final class Replica implements AutoCloseable {
             if (length > 0) {
                 readLocked(offset, dst);
             }
+        } finally {
+            ioLock.readLock().unlock();
+        }
+    }
+
+    /**
+     * Plans a read of {@code length} bytes at {@code offset} (multiples of 512) to be sent straight from
+     * the layer files ({@link FileRead#transferTo}); close the result once it is sent or dropped.
+     */
+    public FileRead readForTransfer(long offset, long length) throws IOException {
+        ioLock.readLock().lock();
+        try {
+            ensureOpen();
+            OutOfRangeException.check(offset, length, size, SECTOR);
+            FileRead read = new FileRead();
+            try {
+                long end = offset + length;
+                Layer[] sl = slots;
+                Layer h = head;
+                index.forEachRun(offset >>> SHIFT, blocksUpTo(end), (from, to, v) -> {
+                    long s = Math.max(from << SHIFT, offset);
+                    long e = Math.min(to << SHIFT, end);
+                    read.add(layerFor(v, h, sl), s, e - s);
+                });
+            } catch (IOException | RuntimeException e) {
+                read.close();
+                throw e;
+            }
+            return read;
         } finally {
             ioLock.readLock().unlock();
         }
@@ -774,7 +803,7 @@ public final class Replica implements AutoCloseable {
         }
         Faults.at("snapshot.afterCommit");
         layers.remove(old.id);
-        closeQuietly(old.file);
+        closeQuietly(old);
         deleteQuietly(old.id);
         int slot = slots.length;
         Layer[] sl = Arrays.copyOf(slots, slot + 1);
@@ -802,7 +831,7 @@ public final class Replica implements AutoCloseable {
 
     void discard(Layer layer, long id) {
         if (layer != null) {
-            closeQuietly(layer.file);
+            closeQuietly(layer);
         }
         deleteQuietly(id);
     }
@@ -876,7 +905,7 @@ public final class Replica implements AutoCloseable {
                     throw e;
                 }
                 layers.remove(old.id);
-                closeQuietly(old.file);
+                closeQuietly(old);
                 deleteQuietly(old.id);
                 head = newHead;
                 rebuildIndexOrClose();
@@ -1001,7 +1030,7 @@ public final class Replica implements AutoCloseable {
         for (Layer l : List.copyOf(layers.values())) {
             if (!named.contains(l.id)) {
                 layers.remove(l.id);
-                closeQuietly(l.file);
+                closeQuietly(l);
                 deleteQuietly(l.id);
             }
         }
@@ -1253,7 +1282,7 @@ public final class Replica implements AutoCloseable {
         for (long id : gone) {
             Layer l = layers.remove(id);
             if (l != null) {
-                closeQuietly(l.file);
+                closeQuietly(l);
             }
             deleteQuietly(id);
         }

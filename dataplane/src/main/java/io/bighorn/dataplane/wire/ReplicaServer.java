@@ -20,7 +20,8 @@ import org.slf4j.LoggerFactory;
  * Serves one {@link Replica} over TCP to engines that hold the cluster secret. Each connection has one
  * reader thread, which runs small reads and writes itself and batches their replies, while flushes,
  * control operations and large transfers run on their own virtual threads; replies are sent as soon as
- * they are done, so they may overtake each other (see {@code ServerConnection}). A connection has at most
+ * they are done, so they may overtake each other (see {@code ServerConnection}). Large reads are sent
+ * straight from the layer files ({@code sendfile}, see {@code ReplyWriter}). A connection has at most
  * {@link #MAX_IN_FLIGHT} requests unanswered; beyond that the server stops reading it, and TCP pushes
  * back on the client.
  *

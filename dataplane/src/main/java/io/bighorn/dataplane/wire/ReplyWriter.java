@@ -34,6 +34,10 @@ import java.util.function.Consumer;
  * reply's pooled buffer and its in-flight permit are released only once its bytes are written. Only
  * {@link #goodbye} and {@link #shutdown}, at the end of a connection, wait for the lock.
  *
+ * <p><b>Large reads</b> carry a {@link io.bighorn.dataplane.replica.FileRead} instead of a buffer: the
+ * batch goes out with their header, then their data goes from the replica's files to the socket with
+ * {@code sendfile}, never entering this process.
+ *
  * <p><b>Why request threads do not write.</b> A virtual thread doing blocking I/O on a channel switches
  * its socket to non-blocking mode for good, after which each of the reader's blocking reads would cost a
  * failed read, a poll and a read. Only platform threads (the reader and the writer thread) use the socket.
@@ -194,8 +198,12 @@ final class ReplyWriter {
         if (staging == null) {
             staging = ByteBuffer.allocateDirect(STAGING);
         }
-        int bytes = r.bytes();
+        long bytes = r.bytes();
         r.frame().encode(staging);
+        if (r.file() != null) {
+            sendFile(r);
+            return;
+        }
         ByteBuffer payload = r.payload();
         if (payload != null && payload.hasRemaining()) {
             if (!payload.isDirect() && payload.remaining() <= COPY_MAX) {
@@ -207,6 +215,27 @@ final class ReplyWriter {
         }
         batch.add(r);
         pending += bytes;
+    }
+
+    /**
+     * A reply whose payload comes from the replica's files: the batch so far goes out with this reply's
+     * header (staged last), then the payload is sent from the files ({@code sendfile}), then the batch
+     * starts afresh.
+     */
+    private void sendFile(Reply r) {
+        pending += Frame.HEADER;
+        writeBatch();
+        try {
+            if (!dropping) {
+                r.file().transferTo(ch);
+                writes.increment();
+            }
+        } catch (IOException | RuntimeException e) {
+            dropping = true;
+            onFailure.accept(e);
+        } finally {
+            release(r);
+        }
     }
 
     /** Closes the run of staged bytes since the last cut into one buffer. */

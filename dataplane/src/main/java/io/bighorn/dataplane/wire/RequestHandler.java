@@ -1,6 +1,7 @@
 package io.bighorn.dataplane.wire;
 
 import io.bighorn.common.BufferPool;
+import io.bighorn.dataplane.replica.FileRead;
 import io.bighorn.dataplane.replica.LayerBlocks;
 import io.bighorn.dataplane.replica.Replica;
 import java.io.IOException;
@@ -161,11 +162,19 @@ final class RequestHandler {
         };
     }
 
-    /** Reads into a pooled buffer that the reply holds until it is written. */
+    /**
+     * A small read is read into a pooled buffer that the reply holds until it is written. A large one is
+     * sent straight from the layer files ({@code sendfile}): it skips a copy into this process and one
+     * out of it, and needs no buffer.
+     */
     private Reply read(Frame f) throws IOException {
         if (f.length() < 0 || f.length() > Frame.MAX_PAYLOAD) {
             throw new IllegalArgumentException(
                     "READ of " + f.length() + " bytes: at most " + Frame.MAX_PAYLOAD + " per request");
+        }
+        if (f.length() > INLINE_MAX) {
+            FileRead file = replica.readForTransfer(f.offset(), f.length());
+            return new Reply(f.reply(Status.OK, 0, (int) file.length()), file);
         }
         BufferPool.Lease data = server.buffers.acquire(f.length());
         try {
