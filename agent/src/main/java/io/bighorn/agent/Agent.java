@@ -2,6 +2,8 @@ package io.bighorn.agent;
 
 import io.bighorn.agent.v1.Disk;
 import io.bighorn.agent.v1.NodeInfo;
+import io.bighorn.dataplane.replica.ReplicaEndpoint;
+import io.bighorn.dataplane.wire.WireReplicaEndpoint;
 import io.bighorn.nbd.Export;
 import io.bighorn.nbd.Exports;
 import io.bighorn.nbd.NbdServer;
@@ -54,7 +56,7 @@ public final class Agent implements AutoCloseable {
 
     private Agent(AgentConfig config) throws IOException {
         this.config = config;
-        this.backups = new BackupJobs(config.secret());
+        this.backups = new BackupJobs(this::connectReplica);
         for (int i = 0; i < config.disks().size(); i++) {
             Path dir = config.disks().get(i).toAbsolutePath().normalize();
             Files.createDirectories(dir.resolve("replicas"));
@@ -117,6 +119,20 @@ public final class Agent implements AutoCloseable {
                 }
             }
         }
+    }
+
+    /**
+     * Reaches the replica at {@code address}: in-process if this agent serves it (an engine here and a
+     * replica on this node), else over the network.
+     */
+    ReplicaEndpoint connectReplica(String address) throws IOException {
+        for (HostedReplica r : replicas.values()) {
+            ReplicaEndpoint local = r.borrow(address);
+            if (local != null) {
+                return local;
+            }
+        }
+        return WireReplicaEndpoint.connect(address, config.secret());
     }
 
     public String name() {

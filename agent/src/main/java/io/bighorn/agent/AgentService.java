@@ -199,7 +199,7 @@ final class AgentService extends NodeAgentGrpc.NodeAgentImplBase {
                     r.getSize(),
                     r.getReplicaAddressesList(),
                     Duration.ofSeconds(timeout),
-                    agent.config.secret(),
+                    agent::connectReplica,
                     agent.config.advertiseHost(),
                     endpoint,
                     AgentAuth.serverInterceptor(agent.config.secret()));

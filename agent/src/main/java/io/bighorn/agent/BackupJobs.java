@@ -9,8 +9,8 @@ import io.bighorn.backup.ReplicaSnapshotSource;
 import io.bighorn.backup.SnapshotSource;
 import io.bighorn.common.Names;
 import io.bighorn.dataplane.engine.ReplicaState;
-import io.bighorn.dataplane.wire.ClusterSecret;
-import io.bighorn.dataplane.wire.WireReplicaEndpoint;
+import io.bighorn.dataplane.replica.ReplicaConnector;
+import io.bighorn.dataplane.replica.ReplicaEndpoint;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,10 +29,11 @@ final class BackupJobs {
     private static final Logger log = LoggerFactory.getLogger(BackupJobs.class);
 
     private final Map<String, AtomicReference<BackupJob>> jobs = new ConcurrentHashMap<>();
-    private final ClusterSecret secret;
+    /** How the snapshot's replica is reached: in-process if it is on this node. */
+    private final ReplicaConnector connector;
 
-    BackupJobs(ClusterSecret secret) {
-        this.secret = secret;
+    BackupJobs(ReplicaConnector connector) {
+        this.connector = connector;
     }
 
     BackupJob start(StartBackupRequest r, HostedEngine engine) {
@@ -107,9 +108,9 @@ final class BackupJobs {
             if (!rep.mode().name().equals("RW")) {
                 continue;
             }
-            WireReplicaEndpoint ep = null;
+            ReplicaEndpoint ep = null;
             try {
-                ep = WireReplicaEndpoint.connect(rep.address(), secret);
+                ep = connector.connect(rep.address());
                 return ReplicaSnapshotSource.open(ep, snapshot, true);
             } catch (IOException | RuntimeException e) {
                 if (ep != null) {

@@ -5,8 +5,8 @@ import io.bighorn.agent.v1.InstanceKind;
 import io.bighorn.agent.v1.InstanceState;
 import io.bighorn.control.ControlServer;
 import io.bighorn.dataplane.engine.Engine;
+import io.bighorn.dataplane.replica.ReplicaConnector;
 import io.bighorn.dataplane.replica.ReplicaEndpoint;
-import io.bighorn.dataplane.wire.ClusterSecret;
 import io.bighorn.dataplane.wire.WireReplicaEndpoint;
 import io.grpc.ServerInterceptor;
 import java.io.IOException;
@@ -38,19 +38,22 @@ final class HostedEngine {
         this.endpoint = endpoint;
     }
 
-    /** Connects to the replicas (an unreachable one starts in ERR), starts the engine and its control API. */
+    /**
+     * Connects to the replicas through {@code connector} (an unreachable one starts in ERR), starts the
+     * engine and its control API, which reaches replicas added later the same way.
+     */
     static HostedEngine start(
             String name,
             String volume,
             long size,
             List<String> replicas,
             Duration timeout,
-            ClusterSecret secret,
+            ReplicaConnector connector,
             String host,
             String endpoint,
             ServerInterceptor auth)
             throws IOException, InterruptedException {
-        List<ReplicaEndpoint> endpoints = WireReplicaEndpoint.connectAll(volume, replicas, secret);
+        List<ReplicaEndpoint> endpoints = WireReplicaEndpoint.connectAll(volume, replicas, connector);
         Engine engine;
         try {
             engine = Engine.start(volume, size, endpoints, timeout, Clock.systemUTC());
@@ -59,12 +62,8 @@ final class HostedEngine {
             throw e;
         }
         try {
-            ControlServer control = ControlServer.start(
-                    new InetSocketAddress(host, 0),
-                    engine,
-                    endpoint,
-                    address -> WireReplicaEndpoint.connect(address, secret),
-                    auth);
+            ControlServer control =
+                    ControlServer.start(new InetSocketAddress(host, 0), engine, endpoint, connector, auth);
             return new HostedEngine(name, volume, engine, control, host + ":" + control.port(), endpoint);
         } catch (IOException | RuntimeException e) {
             engine.close();

@@ -8,7 +8,11 @@ import com.sun.net.httpserver.HttpServer;
 import io.bighorn.agent.v1.Instance;
 import io.bighorn.agent.v1.InstanceKind;
 import io.bighorn.agent.v1.InstanceState;
+import io.bighorn.dataplane.engine.Mode;
+import io.bighorn.dataplane.engine.ReplicaState;
+import io.bighorn.dataplane.replica.Replica;
 import io.bighorn.dataplane.wire.ClusterSecret;
+import io.bighorn.dataplane.wire.ReplicaServer;
 import io.bighorn.nbd.NbdClient;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -103,6 +107,47 @@ class AgentTest {
             assertThat(c.getNode().getInstancesList())
                     .extracting(Instance::getName)
                     .containsExactly("v-r-1");
+        }
+    }
+
+    @Test
+    void anEngineReachesItsNodesReplicaInProcessAndOthersOverTheNetwork() throws Exception {
+        byte[] data = new byte[256 << 10];
+        new Random(11).nextBytes(data);
+        try (Agent agent = Agent.start(config(null));
+                AgentClient c = client(agent, SECRET);
+                Replica remote = Replica.create(disk.resolve("elsewhere"), SIZE);
+                ReplicaServer remoteServer = ReplicaServer.start(
+                        remote, new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), SECRET)) {
+            Instance local = c.createReplica("v-r-1", "v", SIZE, "default");
+            Instance e = c.startEngine("v-e", "v", SIZE, List.of(local.getAddress(), remoteServer.url()), 8);
+            try (NbdClient nbd = NbdClient.connect(e.getEndpoint())) {
+                nbd.write(0, data, 0, data.length);
+                nbd.flush();
+                byte[] back = new byte[data.length];
+                nbd.read(0, back, 0, back.length);
+                assertThat(back).isEqualTo(data);
+                // known by its network address, reached without a connection; the other one over TCP
+                assertThat(agent.engines.get("v-e").engine.info().replicas())
+                        .extracting(ReplicaState::address, ReplicaState::mode)
+                        .containsExactly(
+                                org.assertj.core.groups.Tuple.tuple(local.getAddress(), Mode.RW),
+                                org.assertj.core.groups.Tuple.tuple(remoteServer.url(), Mode.RW));
+                assertThat(agent.replicas.get("v-r-1").connections()).isZero();
+                assertThat(remoteServer.connections()).isPositive();
+                byte[] copy = new byte[data.length];
+                remote.read(0, java.nio.ByteBuffer.wrap(copy));
+                assertThat(copy).isEqualTo(data);
+
+                // the node's replica going away turns it ERR; the volume keeps serving from the other
+                c.deleteReplica("v-r-1");
+                nbd.write(0, new byte[4096], 0, 4096);
+                nbd.flush();
+                assertThat(agent.engines.get("v-e").engine.info().replicas())
+                        .extracting(ReplicaState::mode)
+                        .containsExactly(Mode.ERR, Mode.RW);
+            }
+            c.stopEngine("v-e");
         }
     }
 

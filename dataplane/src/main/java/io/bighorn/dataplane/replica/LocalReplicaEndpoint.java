@@ -14,10 +14,30 @@ import java.util.concurrent.Executors;
 /** A replica in this process as a {@link ReplicaEndpoint}: each call runs on its own virtual thread. */
 public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     private final Replica replica;
+    private final String address;
+    private final boolean owns;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
 
+    /** An endpoint that owns {@code replica}: closing it closes the replica. */
     public LocalReplicaEndpoint(Replica replica) {
+        this(replica, "local:" + replica.directory(), true);
+    }
+
+    private LocalReplicaEndpoint(Replica replica, String address, boolean owns) {
         this.replica = replica;
+        this.address = address;
+        this.owns = owns;
+    }
+
+    /**
+     * An endpoint on a replica that someone else keeps open and also serves at {@code address} (a node
+     * agent's replica, reached by an engine in the same process): it answers to that address, so the
+     * engine and the control plane know it as they know the replica over the network, and closing it
+     * leaves the replica open. Once its owner closes the replica, every call fails with an
+     * {@code IOException}, as a connection to a stopped server would.
+     */
+    public static LocalReplicaEndpoint borrowing(Replica replica, String address) {
+        return new LocalReplicaEndpoint(replica, address, false);
     }
 
     public Replica replica() {
@@ -26,7 +46,7 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
 
     @Override
     public String address() {
-        return "local:" + replica.directory();
+        return address;
     }
 
     @FunctionalInterface
@@ -213,6 +233,8 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     @Override
     public void close() {
         executor.close();
-        Replica.closeQuietly(replica);
+        if (owns) {
+            Replica.closeQuietly(replica);
+        }
     }
 }

@@ -158,7 +158,7 @@ public final class ReplicaServer implements AutoCloseable {
     }
 
     /** Connections being served now. */
-    int connections() {
+    public int connections() {
         return connections.size();
     }
 

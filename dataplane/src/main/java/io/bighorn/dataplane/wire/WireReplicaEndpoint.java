@@ -56,10 +56,16 @@ public final class WireReplicaEndpoint implements ReplicaEndpoint {
      * UnreachableReplica}, so the engine starts with it in ERR.
      */
     public static List<ReplicaEndpoint> connectAll(String volume, List<String> urls, ClusterSecret secret) {
+        return connectAll(volume, urls, url -> connect(url, secret));
+    }
+
+    /** As {@link #connectAll(String, List, ClusterSecret)}, each replica reached through {@code connector}. */
+    public static List<ReplicaEndpoint> connectAll(
+            String volume, List<String> urls, io.bighorn.dataplane.replica.ReplicaConnector connector) {
         List<ReplicaEndpoint> endpoints = new ArrayList<>();
         for (String url : urls) {
             try {
-                endpoints.add(connect(url, secret));
+                endpoints.add(connector.connect(url));
             } catch (IOException e) {
                 org.slf4j.LoggerFactory.getLogger(WireReplicaEndpoint.class)
                         .warn("volume {}: replica {} is unreachable: {}", volume, url, e.getMessage());
