@@ -7,6 +7,9 @@
 # (shared/bench: nbd-fio.sh, peers.sh, file-fio.sh), one after the other:
 #   bighorn-3r  3 `bighorn replica` processes (replicas on this disk) + a `bighorn engine` process
 #   bighorn-1r  the same with 1 replica
+#   bighorn-node  (not in the default set) `bighorn server`, the manager and this node's agent in one
+#               JVM, with a 1-replica volume made and attached through the CLI: the engine reaches its
+#               replica in-process, as an engine does on a node holding one of its replicas
 #   nbdkit      nbdkit's file plugin on a plain file (peers.sh, PEERS=nbdkit)
 #   raw         the plain file itself, O_DIRECT libaio (peers.sh, PEERS=raw -> file-fio.sh)
 # Every target is prefilled (SIZE written sequentially) by the harness before its jobs. Bighorn
@@ -19,7 +22,7 @@
 # Environment:
 #   JOBS       fio-jobset.sh job names (default: randwrite4k_qd32 randread4k_qd32 seqwrite1m_qd8
 #              seqread1m_qd8 randwrite4k_qd1; add randread4k_qd1 for all six)
-#   TARGETS    subset/order of "bighorn-3r bighorn-1r nbdkit raw" (default: all four)
+#   TARGETS    subset/order of "bighorn-3r bighorn-1r bighorn-node nbdkit raw" (default: all but bighorn-node)
 #   RAMP       fio ramp_time seconds (default 2)
 #   TRANSPORT  how the engine reaches its replicas: tcp (loopback, default) or unix (each replica also
 #              listens on a Unix domain socket in the scratch dir, bighorn replica --socket)
@@ -137,6 +140,34 @@ run_bighorn() { # target replicas
     rm -rf "$dir"
 }
 
+# The single-machine server (`bighorn server`: the manager and this node's agent in one JVM) with a
+# 1-replica volume: its engine reaches the replica in-process, as on any node that holds a replica of
+# the volume it serves. Driven through the CLI, as a user would.
+run_node() { # target
+    local target=$1 dir="$WORK/$1" pid api nbd
+    mkdir -p "$dir"
+    log "$target: starting bighorn server in $dir"
+    JAVA_TOOL_OPTIONS="${ENGINE_JAVA_OPTS:-${JAVA_TOOL_OPTIONS:-}}" \
+        "$ROOT/bighorn" server --data "$dir/data" --listen 127.0.0.1:0 --nbd 127.0.0.1:0 >"$dir/server.log" 2>&1 &
+    pid=$!
+    PIDS+=("$pid")
+    api=$(bighorn_wait_for "$pid" "$dir/server.log" 'API at http://[^ ]+' | sed 's/^API at //')
+    bighorn_wait_for "$pid" "$dir/server.log" 'NBD at' >/dev/null
+    export BIGHORN_SERVER="$api"
+    # the scratch disk may be fuller than Longhorn's default minimum allows
+    "$ROOT/bighorn" setting set storage-minimal-available-percentage 1 >/dev/null
+    "$ROOT/bighorn" volume create vol0 --size "$SIZE" --replicas 1 --wait >"$dir/create.log"
+    nbd=$("$ROOT/bighorn" volume attach vol0 --wait | grep -oE 'nbd://[^ ]+' | head -1)
+    [[ -n "$nbd" ]] || { log "$target: no NBD endpoint"; cat "$dir/server.log" >&2; exit 1; }
+    log "$target: server pid $pid serving $nbd"
+    note_load "$target" before
+    "$HARNESS/nbd-fio.sh" "$nbd" "$SIZE" "$RUNTIME" | tag "$target"
+    note_load "$target" after
+    unset BIGHORN_SERVER
+    stop_all
+    rm -rf "$dir"
+}
+
 run_peer() { # nbdkit|raw, through the harness' peers.sh (one run, no nbdcopy)
     local peer=$1
     note_load "$peer" before
@@ -158,6 +189,7 @@ for target in $TARGETS; do
     case "$target" in
         bighorn-3r) run_bighorn "$target" 3 ;;
         bighorn-1r) run_bighorn "$target" 1 ;;
+        bighorn-node) run_node "$target" ;;
         nbdkit | raw) run_peer "$target" ;;
         *) log "unknown target $target"; exit 2 ;;
     esac
@@ -186,14 +218,16 @@ jq -rs --arg targets "$TARGETS" '
       | if $a == null or $b == null or $b == 0 then null else $a / $b end;
     def met($r; $g): if $g == null or $r == null then "-"
       elif ($g[0] == ">=" and $r >= $g[1]) or ($g[0] == "<=" and $r <= $g[1]) then "yes" else "**no**" end;
-    "| workload | metric | Bighorn 3 replicas | Bighorn 1 replica | nbdkit file | raw file (O_DIRECT) | 3r / nbdkit | 1r / nbdkit | goal | met (3r) | met (1r) |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    ($targets | split(" ") | index("bighorn-node") != null) as $node
+    | def nodecols($j; $m): if $node then " \(v("bighorn-node"; $j; $m) | num) | \(ratio("bighorn-node"; $j; $m) | x) |" else "" end;
+    "| workload | metric | Bighorn 3 replicas | Bighorn 1 replica | nbdkit file | raw file (O_DIRECT) | 3r / nbdkit | 1r / nbdkit | goal | met (3r) | met (1r) |\(if $node then " node 1r in-process | node / nbdkit |" else "" end)",
+    "|---|---|---|---|---|---|---|---|---|---|---|\(if $node then "---|---|" else "" end)",
     ( ["randwrite4k_qd32", "randread4k_qd32", "seqwrite1m_qd8", "seqread1m_qd8", "randwrite4k_qd1", "randread4k_qd1"][]
       as $j
       | select([$R[] | select(.job == $j)] | length > 0)
       | (spec | .[$j]) as $s
       | ratio("bighorn-3r"; $j; $s.m) as $r3 | ratio("bighorn-1r"; $j; $s.m) as $r1
-      | "| \($j) | \($s.unit) | \(v("bighorn-3r"; $j; $s.m) | num) | \(v("bighorn-1r"; $j; $s.m) | num) | \(v("nbdkit"; $j; $s.m) | num) | \(v("raw"; $j; $s.m) | num) | \($r3 | x) | \($r1 | x) | \(if $s.goal == null then "-" else "\($s.goal[0] | sub(">="; "≥") | sub("<="; "≤")) \($s.goal[1])×" end) | \(met($r3; $s.goal)) | \(met($r1; $s.goal)) |")
+      | "| \($j) | \($s.unit) | \(v("bighorn-3r"; $j; $s.m) | num) | \(v("bighorn-1r"; $j; $s.m) | num) | \(v("nbdkit"; $j; $s.m) | num) | \(v("raw"; $j; $s.m) | num) | \($r3 | x) | \($r1 | x) | \(if $s.goal == null then "-" else "\($s.goal[0] | sub(">="; "≥") | sub("<="; "≤")) \($s.goal[1])×" end) | \(met($r3; $s.goal)) | \(met($r1; $s.goal)) |\(nodecols($j; $s.m))")
 ' "$ALL"
 echo
 echo "Load average (1/5/15 min) before → after each target: $(jq -rs --arg targets "$TARGETS" '
