@@ -1,6 +1,7 @@
 package io.bighorn.dataplane.replica;
 
 import io.bighorn.dataplane.blockdev.BlockDevice;
+import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.time.Instant;
 import java.util.BitSet;
@@ -13,6 +14,9 @@ import java.util.concurrent.Executors;
 
 /** A replica in this process as a {@link ReplicaEndpoint}: each call runs on its own virtual thread. */
 public final class LocalReplicaEndpoint implements ReplicaEndpoint {
+    /** Reads up to this size may run on the caller's thread. */
+    static final int INLINE_READ = 128 << 10;
+
     private final Replica replica;
     private final String address;
     private final boolean owns;
@@ -66,8 +70,23 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
                 executor);
     }
 
+    /**
+     * A read up to {@value #INLINE_READ} bytes that the page cache holds runs on the caller's thread, as a
+     * file server's read would, without a thread switch; any other read, and every other call, runs on
+     * a thread of its own, so a disk that stalls holds up only that call and the engine's timeout still
+     * applies to it.
+     */
     @Override
     public CompletableFuture<Void> read(long offset, MemorySegment dst) {
+        if (dst.byteSize() <= INLINE_READ) {
+            try {
+                if (replica.readIfCached(offset, dst)) {
+                    return CompletableFuture.completedFuture(null);
+                }
+            } catch (IOException | RuntimeException e) {
+                return CompletableFuture.failedFuture(new CompletionException(e));
+            }
+        }
         return async(() -> {
             replica.read(offset, dst);
             return null;

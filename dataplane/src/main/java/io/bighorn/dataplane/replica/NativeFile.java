@@ -54,6 +54,21 @@ final class NativeFile implements AutoCloseable {
             ValueLayout.JAVA_LONG);
 
     private static final MethodHandle PREAD = handle("pread", POSITIONAL_IO);
+    /** {@code ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)}. */
+    private static final MethodHandle PREADV2 = handle(
+            "preadv2",
+            FunctionDescriptor.of(
+                    ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT,
+                    ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT));
+    /** preadv2: fail with EAGAIN instead of waiting for the disk. */
+    private static final int RWF_NOWAIT = 0x8;
+
+    private static final int EAGAIN = 11;
+    private static final int EOPNOTSUPP = 95;
     private static final MethodHandle PWRITE = handle("pwrite", POSITIONAL_IO);
     private static final MethodHandle FDATASYNC =
             handle("fdatasync", FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
@@ -74,6 +89,11 @@ final class NativeFile implements AutoCloseable {
 
     private static final ThreadLocal<MemorySegment> ERRNO_SEGMENT =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(CAPTURE));
+    /** One {@code struct iovec} per thread, for {@link #readCached}. */
+    private static final ThreadLocal<MemorySegment> IOVEC =
+            ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(16, 8));
+    /** Cleared once a filesystem refuses RWF_NOWAIT: from then on every read may wait. */
+    private static volatile boolean noWait = true;
 
     private final Path path;
     private final int fd;
@@ -127,6 +147,51 @@ final class NativeFile implements AutoCloseable {
                 break;
             }
             done += n;
+        }
+        return done;
+    }
+
+    /**
+     * Reads {@code dst.byteSize()} bytes at {@code offset} if the page cache holds them, without ever
+     * waiting for the disk ({@code preadv2} with {@code RWF_NOWAIT}). Returns the count (short only at
+     * EOF), or -1 where some of it would have to come from the disk; {@code dst} may then hold part of
+     * the data.
+     */
+    long readCached(MemorySegment dst, long offset) throws IOException {
+        if (!noWait) {
+            return -1;
+        }
+        MemorySegment errno = ERRNO_SEGMENT.get();
+        MemorySegment iov = IOVEC.get();
+        long done = 0;
+        long length = dst.byteSize();
+        while (done < length) {
+            iov.set(ValueLayout.ADDRESS, 0, dst.asSlice(done));
+            iov.set(ValueLayout.JAVA_LONG, 8, length - done);
+            long n;
+            try {
+                n = (long) PREADV2.invokeExact(errno, fd, iov, 1, offset + done, RWF_NOWAIT);
+            } catch (Throwable t) {
+                throw new IllegalStateException(t);
+            }
+            if (n == 0) {
+                break;
+            }
+            if (n > 0) {
+                done += n;
+                continue;
+            }
+            int e = errno(errno);
+            if (e == EAGAIN) {
+                return -1;
+            }
+            if (e == EOPNOTSUPP) {
+                noWait = false;
+                return -1;
+            }
+            if (e != EINTR) {
+                throw error(path, "preadv2 at offset " + (offset + done), e);
+            }
         }
         return done;
     }

@@ -314,6 +314,48 @@ public final class Replica implements AutoCloseable {
     }
 
     /**
+     * Does what {@link #read(long, MemorySegment)} does if that needs no waiting: the replica's lock is
+     * free and the page cache holds every block read. Returns false where it would wait (for a chain
+     * change, or for the disk), {@code dst} then possibly half filled: call {@code read} then, on a
+     * thread that may wait.
+     */
+    public boolean readIfCached(long offset, MemorySegment dst) throws IOException {
+        if (!ioLock.readLock().tryLock()) {
+            return false;
+        }
+        try {
+            ensureOpen();
+            long length = dst.byteSize();
+            OutOfRangeException.check(offset, length, size, SECTOR);
+            long end = offset + length;
+            Layer[] sl = slots;
+            Layer h = head;
+            boolean[] cached = {true};
+            index.forEachRun(offset >>> SHIFT, blocksUpTo(end), (from, to, v) -> {
+                Layer layer = layerFor(v, h, sl);
+                long s = Math.max(from << SHIFT, offset);
+                MemorySegment part = dst.asSlice(s - offset, Math.min(to << SHIFT, end) - s);
+                if (!cached[0]) {
+                    return;
+                }
+                if (layer == null) {
+                    part.fill((byte) 0);
+                    return;
+                }
+                long n = layer.file.readCached(part, s);
+                if (n < 0) {
+                    cached[0] = false;
+                } else if (n < part.byteSize()) {
+                    part.asSlice(n).fill((byte) 0);
+                }
+            });
+            return cached[0];
+        } finally {
+            ioLock.readLock().unlock();
+        }
+    }
+
+    /**
      * Plans a read of {@code length} bytes at {@code offset} (multiples of 512) to be sent straight from
      * the layer files ({@link FileRead#transferTo}); close the result once it is sent or dropped.
      */
