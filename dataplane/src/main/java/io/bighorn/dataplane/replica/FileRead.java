@@ -3,6 +3,7 @@ package io.bighorn.dataplane.replica;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.SelectableChannel;
 import java.nio.channels.WritableByteChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -60,16 +61,23 @@ public final class FileRead implements AutoCloseable {
      * would.
      */
     public void transferTo(WritableByteChannel out) throws IOException {
+        if (out instanceof SelectableChannel s && !s.isBlocking()) {
+            // transferTo returns 0 when such a channel is full, which would read here as the end of a file
+            throw new IllegalArgumentException("a FileRead is sent to a channel in blocking mode");
+        }
         for (Run run : runs) {
             long done = 0;
             if (run.layer != null) {
                 FileChannel file = run.layer.channel();
                 while (done < run.length) {
                     long n = file.transferTo(run.offset + done, run.length - done, out);
-                    if (n <= 0) {
-                        break; // end of file: the rest reads as zeros
+                    if (n > 0) {
+                        done += n;
+                    } else if (run.offset + done >= file.size()) {
+                        break; // end of the file: the rest reads as zeros
+                    } else {
+                        throw new IOException("sendfile from layer " + run.layer.id + " made no progress");
                     }
-                    done += n;
                 }
             }
             zeros(out, run.length - done);

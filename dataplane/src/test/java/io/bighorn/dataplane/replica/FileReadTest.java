@@ -138,6 +138,43 @@ class FileReadTest {
     }
 
     @Test
+    void aLayerShorterThanTheRangeReadsAsZerosBeyondItsEnd() throws IOException {
+        Path dir = tmp.resolve("r");
+        try (Replica r = Replica.create(dir, SIZE)) {
+            r.write(1, SIZE - 8192, filled(8192, 4));
+            try (FileRead read = r.readForTransfer(SIZE - 8192, 8192)) {
+                // the head file loses its last block (a crash mid-expand could leave it so): pread reads zeros
+                try (var files = Files.list(dir)) {
+                    for (Path f :
+                            files.filter(p -> p.toString().endsWith(".img")).toList()) {
+                        try (var ch = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.WRITE)) {
+                            ch.truncate(SIZE - 4096);
+                        }
+                    }
+                }
+                byte[] sent = sent(read);
+                assertThat(java.util.Arrays.copyOfRange(sent, 0, 4096)).containsOnly(4);
+                assertThat(java.util.Arrays.copyOfRange(sent, 4096, 8192)).containsOnly(0);
+                assertThat(sent).isEqualTo(expected(r, SIZE - 8192, 8192));
+            }
+        }
+    }
+
+    @Test
+    void aNonBlockingChannelIsRefused() throws IOException {
+        java.nio.channels.Pipe pipe = java.nio.channels.Pipe.open();
+        try (Replica r = Replica.create(tmp.resolve("r"), SIZE);
+                FileRead read = r.readForTransfer(0, 8192);
+                java.nio.channels.Pipe.SinkChannel sink = pipe.sink();
+                java.nio.channels.Pipe.SourceChannel source = pipe.source()) {
+            sink.configureBlocking(false);
+            assertThatThrownBy(() -> read.transferTo(sink))
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("blocking mode");
+        }
+    }
+
+    @Test
     void outOfRangeAndClosedReplicasAreRefused() throws IOException {
         Replica r = Replica.create(tmp.resolve("r"), SIZE);
         assertThatThrownBy(() -> r.readForTransfer(SIZE - 4096, 8192)).isInstanceOf(OutOfRangeException.class);
