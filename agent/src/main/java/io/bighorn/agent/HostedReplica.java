@@ -29,6 +29,11 @@ final class HostedReplica {
     private volatile long restoreDone;
     private volatile long restoreTotal;
 
+    /** The replica and its address while it is served, for engines of this agent; read without the lock. */
+    private record Served(String url, Replica replica) {}
+
+    private volatile Served served;
+
     HostedReplica(String name, String volume, String disk, Path dir) {
         this.name = name;
         this.volume = volume;
@@ -61,6 +66,7 @@ final class HostedReplica {
             }
             size = replica.size();
             server = ReplicaServer.start(replica, new InetSocketAddress(host, 0), secret);
+            served = new Served(server.url(), replica);
             error = "";
         } catch (IOException | RuntimeException e) {
             error = e.getMessage() == null ? e.toString() : e.getMessage();
@@ -94,8 +100,9 @@ final class HostedReplica {
      * engine of this agent reaches its own node's replica through it: the same calls as over the wire,
      * without the two trips through the kernel's network stack.
      */
-    synchronized ReplicaEndpoint borrow(String address) {
-        return server != null && server.url().equals(address) ? LocalReplicaEndpoint.borrowing(replica, address) : null;
+    ReplicaEndpoint borrow(String address) {
+        Served s = served; // never waits for a start (which may be restoring a backup) or a stop
+        return s != null && s.url().equals(address) ? LocalReplicaEndpoint.borrowing(s.replica(), address) : null;
     }
 
     /** Network connections to this replica now (engines elsewhere; an engine on this node has none). */
@@ -108,6 +115,7 @@ final class HostedReplica {
     }
 
     private void closeQuietly() {
+        served = null;
         if (server != null) {
             server.close();
             server = null;

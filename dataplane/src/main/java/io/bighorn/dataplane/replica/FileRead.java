@@ -30,10 +30,22 @@ public final class FileRead implements AutoCloseable {
 
     FileRead() {}
 
-    /** Appends {@code length} bytes of {@code layer} at {@code offset}, or of zeros if it is null; pins it. */
-    void add(Layer layer, long offset, long length) {
+    /**
+     * Appends {@code length} bytes of {@code layer} at {@code offset}, or of zeros if it is null; pins it
+     * and opens its channel now, so that a failure to open it is the read's error, before any byte of
+     * the reply is sent.
+     */
+    void add(Layer layer, long offset, long length) throws IOException {
         if (layer != null && !layer.pin()) {
             throw new IllegalStateException("layer " + layer.id + " is closed");
+        }
+        if (layer != null) {
+            try {
+                layer.channel();
+            } catch (IOException | RuntimeException e) {
+                layer.unpin();
+                throw e;
+            }
         }
         if (!runs.isEmpty()) {
             Run last = runs.getLast();

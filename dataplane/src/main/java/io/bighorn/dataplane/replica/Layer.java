@@ -72,14 +72,15 @@ final class Layer implements AutoCloseable {
 
     /**
      * The file as a read-only channel (while pinned). It is opened through the descriptor, not the path,
-     * so a layer whose file was already deleted still reads.
+     * so a layer whose file was already deleted still reads; and again if it was closed (an interrupted
+     * transfer closes its channel).
      */
     FileChannel channel() throws IOException {
         FileChannel c = channel;
-        if (c == null) {
+        if (c == null || !c.isOpen()) {
             synchronized (this) {
                 c = channel;
-                if (c == null) {
+                if (c == null || !c.isOpen()) {
                     c = FileChannel.open(Path.of("/proc/self/fd/" + file.fd()), StandardOpenOption.READ);
                     channel = c;
                 }

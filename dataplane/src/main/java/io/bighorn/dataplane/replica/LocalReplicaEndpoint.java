@@ -1,5 +1,6 @@
 package io.bighorn.dataplane.replica;
 
+import io.bighorn.common.BufferPool;
 import io.bighorn.dataplane.blockdev.BlockDevice;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -7,12 +8,27 @@ import java.time.Instant;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 
-/** A replica in this process as a {@link ReplicaEndpoint}: each call runs on its own virtual thread. */
+/**
+ * A replica in this process as a {@link ReplicaEndpoint}: each call runs on its own virtual thread (small
+ * cached reads on the caller's, see {@link #read}).
+ *
+ * <p><b>Giving up on a call.</b> The engine gives up on a call that takes too long (its timeout
+ * completes the future exceptionally) and closes an endpoint it fails, then reuses the buffers it
+ * passed. The call itself may still be running, stuck in the disk. So closing never waits for running
+ * calls (it fails their futures), and a call that fills a caller's buffer reads into a buffer of the
+ * endpoint's own and copies it over only if nobody completed the future before ({@link IntoCaller}): a
+ * late read can never land in a buffer that is in use again. A late write only reads the caller's buffer;
+ * what it writes lands on a replica that is ERR by then, whose regions written meanwhile the engine
+ * resyncs (the write-intent map) before it serves again.
+ */
 public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     /** Reads up to this size may run on the caller's thread. */
     static final int INLINE_READ = 128 << 10;
@@ -21,6 +37,9 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     private final String address;
     private final boolean owns;
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    private final BufferPool buffers = new BufferPool(8L << 20);
+    private final Set<CompletableFuture<?>> pending = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
 
     /** An endpoint that owns {@code replica}: closing it closes the replica. */
     public LocalReplicaEndpoint(Replica replica) {
@@ -44,6 +63,11 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
         return new LocalReplicaEndpoint(replica, address, false);
     }
 
+    /** Calls still running (tests wait on it). */
+    int running() {
+        return pending.size();
+    }
+
     public Replica replica() {
         return replica;
     }
@@ -59,15 +83,106 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     }
 
     private <T> CompletableFuture<T> async(Call<T> call) {
-        return CompletableFuture.supplyAsync(
-                () -> {
-                    try {
-                        return call.call();
-                    } catch (Exception e) {
-                        throw new CompletionException(e);
-                    }
-                },
-                executor);
+        return submit(new CompletableFuture<>(), call);
+    }
+
+    /** Runs {@code call} on a virtual thread and completes {@code f} with its outcome. */
+    private <T, F extends CompletableFuture<T>> F submit(F f, Call<T> call) {
+        if (closed) {
+            f.completeExceptionally(new CompletionException(closedError()));
+            return f;
+        }
+        pending.add(f);
+        try {
+            executor.execute(() -> {
+                try {
+                    f.complete(call.call());
+                } catch (Exception e) {
+                    f.completeExceptionally(new CompletionException(e));
+                } finally {
+                    pending.remove(f);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            pending.remove(f);
+            f.completeExceptionally(new CompletionException(closedError()));
+        }
+        return f;
+    }
+
+    private IOException closedError() {
+        return new IOException("replica " + address + ": endpoint closed");
+    }
+
+    /**
+     * The future of a call that fills a caller's buffer: whichever comes first, the call delivering its
+     * data or anyone else completing the future (a timeout, a cancel, {@link #close}), settles it, and
+     * the other does nothing. The data is copied into the caller's buffer while settling, so once the
+     * future is done the buffer is never written again.
+     */
+    private static final class IntoCaller<T> extends CompletableFuture<T> {
+        private boolean settled;
+
+        private synchronized boolean settle() {
+            if (settled) {
+                return false;
+            }
+            settled = true;
+            return true;
+        }
+
+        @Override
+        public boolean complete(T value) {
+            return settle() && super.complete(value);
+        }
+
+        @Override
+        public boolean completeExceptionally(Throwable ex) {
+            return settle() && super.completeExceptionally(ex);
+        }
+
+        @Override
+        public boolean cancel(boolean mayInterruptIfRunning) {
+            return settle() && super.cancel(mayInterruptIfRunning);
+        }
+
+        /** Copies the data in and completes with {@code value}, unless the future is settled already. */
+        void deliver(Runnable copy, T value) {
+            synchronized (this) {
+                if (settled) {
+                    return;
+                }
+                settled = true;
+                copy.run();
+            }
+            super.complete(value);
+        }
+    }
+
+    /**
+     * A call that fills a caller's buffer of {@code size} bytes: {@code fill} fills a buffer of ours, and
+     * {@code copy} copies it into the caller's while the future settles; see {@link IntoCaller}.
+     */
+    private <T> CompletableFuture<T> into(long size, Fill<T> fill, Copy<T> copy) {
+        IntoCaller<T> f = new IntoCaller<>();
+        return submit(f, () -> {
+            try (BufferPool.Lease lease = buffers.acquire(size)) {
+                MemorySegment own = lease.segment();
+                T value = fill.fill(own);
+                f.deliver(() -> copy.copy(own, value), value);
+                return value;
+            }
+        });
+    }
+
+    @FunctionalInterface
+    private interface Fill<T> {
+        T fill(MemorySegment own) throws Exception;
+    }
+
+    @FunctionalInterface
+    private interface Copy<T> {
+        void copy(MemorySegment own, T value);
     }
 
     /**
@@ -78,7 +193,7 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
      */
     @Override
     public CompletableFuture<Void> read(long offset, MemorySegment dst) {
-        if (dst.byteSize() <= INLINE_READ) {
+        if (dst.byteSize() <= INLINE_READ && !closed) {
             try {
                 if (replica.readIfCached(offset, dst)) {
                     return CompletableFuture.completedFuture(null);
@@ -87,10 +202,13 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
                 return CompletableFuture.failedFuture(new CompletionException(e));
             }
         }
-        return async(() -> {
-            replica.read(offset, dst);
-            return null;
-        });
+        return into(
+                dst.byteSize(),
+                own -> {
+                    replica.read(offset, own);
+                    return null;
+                },
+                (own, none) -> MemorySegment.copy(own, 0, dst, 0, dst.byteSize()));
     }
 
     @Override
@@ -204,7 +322,21 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     @Override
     public CompletableFuture<BitSet> readLayerInto(
             String layer, long offset, int blocks, BitSet wanted, java.lang.foreign.MemorySegment dst) {
-        return async(() -> replica.readLayerInto(layer, offset, blocks, wanted, dst));
+        return into(
+                dst.byteSize(),
+                own -> replica.readLayerInto(layer, offset, blocks, wanted, own),
+                (own, held) -> { // only the blocks read: the rest of dst stays untouched
+                    for (int a = held.nextSetBit(0); a >= 0; ) {
+                        int b = held.nextClearBit(a);
+                        MemorySegment.copy(
+                                own,
+                                (long) a * Replica.BLOCK,
+                                dst,
+                                (long) a * Replica.BLOCK,
+                                (long) (b - a) * Replica.BLOCK);
+                        a = held.nextSetBit(b);
+                    }
+                });
     }
 
     @Override
@@ -251,7 +383,11 @@ public final class LocalReplicaEndpoint implements ReplicaEndpoint {
 
     @Override
     public void close() {
-        executor.close();
+        closed = true;
+        executor.shutdown(); // no waiting: a call stuck in the disk must not hold up the engine
+        for (CompletableFuture<?> f : pending) {
+            f.completeExceptionally(new CompletionException(closedError()));
+        }
         if (owns) {
             Replica.closeQuietly(replica);
         }

@@ -55,15 +55,18 @@ final class NativeFile implements AutoCloseable {
 
     private static final MethodHandle PREAD = handle("pread", POSITIONAL_IO);
     /** {@code ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags)}. */
-    private static final MethodHandle PREADV2 = handle(
-            "preadv2",
-            FunctionDescriptor.of(
-                    ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT,
-                    ValueLayout.ADDRESS,
-                    ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT));
+    private static final MethodHandle PREADV2 = LIBC.find("preadv2")
+            .map(symbol -> LINKER.downcallHandle(
+                    symbol,
+                    FunctionDescriptor.of(
+                            ValueLayout.JAVA_LONG,
+                            ValueLayout.JAVA_INT,
+                            ValueLayout.ADDRESS,
+                            ValueLayout.JAVA_INT,
+                            ValueLayout.JAVA_LONG,
+                            ValueLayout.JAVA_INT),
+                    ERRNO_OPT))
+            .orElse(null); // a libc without it (glibc before 2.26): every read may wait
     /** preadv2: fail with EAGAIN instead of waiting for the disk. */
     private static final int RWF_NOWAIT = 0x8;
 
@@ -93,7 +96,7 @@ final class NativeFile implements AutoCloseable {
     private static final ThreadLocal<MemorySegment> IOVEC =
             ThreadLocal.withInitial(() -> Arena.ofAuto().allocate(16, 8));
     /** Cleared once a filesystem refuses RWF_NOWAIT: from then on every read may wait. */
-    private static volatile boolean noWait = true;
+    private static volatile boolean noWait = PREADV2 != null;
 
     private final Path path;
     private final int fd;

@@ -314,6 +314,15 @@ public final class Replica implements AutoCloseable {
     }
 
     /**
+     * Holds all I/O as a chain change does, until the returned handle is closed: every read and write
+     * waits meanwhile (tests use it for a replica whose disk stalls).
+     */
+    AutoCloseable pauseIo() {
+        ioLock.writeLock().lock();
+        return () -> ioLock.writeLock().unlock();
+    }
+
+    /**
      * Does what {@link #read(long, MemorySegment)} does if that needs no waiting: the replica's lock is
      * free and the page cache holds every block read. Returns false where it would wait (for a chain
      * change, or for the disk), {@code dst} then possibly half filled: call {@code read} then, on a
@@ -1085,12 +1094,16 @@ public final class Replica implements AutoCloseable {
 
     /** {@value LayerSync#DIGEST} bytes per block of snapshot {@code layer}: a data digest, or zeros for a hole. */
     public byte[] layerDigests(String layer, long offset, int blocks) throws IOException {
-        return LayerSync.digests(layerForSync(layer, offset, blocks).file, offset, blocks);
+        try (Pinned l = layerForSync(layer, offset, blocks)) {
+            return LayerSync.digests(l.file(), offset, blocks);
+        }
     }
 
     /** The {@code wanted} blocks of snapshot {@code layer} from {@code offset}: allocation and data. */
     public LayerBlocks readLayer(String layer, long offset, int blocks, java.util.BitSet wanted) throws IOException {
-        return LayerSync.read(layer, layerForSync(layer, offset, blocks).file, offset, blocks, wanted);
+        try (Pinned l = layerForSync(layer, offset, blocks)) {
+            return LayerSync.read(layer, l.file(), offset, blocks, wanted);
+        }
     }
 
     /**
@@ -1100,14 +1113,18 @@ public final class Replica implements AutoCloseable {
     public java.util.BitSet readLayerInto(
             String layer, long offset, int blocks, java.util.BitSet wanted, java.lang.foreign.MemorySegment dst)
             throws IOException {
-        return LayerSync.readInto(layerForSync(layer, offset, blocks).file, offset, blocks, wanted, dst);
+        try (Pinned l = layerForSync(layer, offset, blocks)) {
+            return LayerSync.readInto(l.file(), offset, blocks, wanted, dst);
+        }
     }
 
     /** {@link #readLayer}'s blocks already encoded, in a buffer from {@code pool} (close the lease after use). */
     public io.bighorn.common.BufferPool.Lease readLayerEncoded(
             String layer, long offset, int blocks, java.util.BitSet wanted, io.bighorn.common.BufferPool pool)
             throws IOException {
-        return LayerSync.readEncoded(layer, layerForSync(layer, offset, blocks).file, offset, blocks, wanted, pool);
+        try (Pinned l = layerForSync(layer, offset, blocks)) {
+            return LayerSync.readEncoded(layer, l.file(), offset, blocks, wanted, pool);
+        }
     }
 
     /** Writes blocks of a snapshot read from a rebuild's source; only while this replica is rebuilding. */
@@ -1118,9 +1135,8 @@ public final class Replica implements AutoCloseable {
             throw new IllegalStateException(
                     "replica " + files.dir() + " is not being rebuilt: its snapshots cannot be written");
         }
-        Layer l = layerForSync(blocks.layer(), blocks.offset(), blocks.blocks());
-        try {
-            LayerSync.write(l.file, blocks);
+        try (Pinned l = layerForSync(blocks.layer(), blocks.offset(), blocks.blocks())) {
+            LayerSync.write(l.file(), blocks);
         } catch (IOException e) {
             throw NoSpace.classify(e, "rebuilding snapshot " + blocks.layer());
         }
@@ -1180,13 +1196,36 @@ public final class Replica implements AutoCloseable {
         }
     }
 
-    private Layer layerForSync(String name, long offset, int blocks) throws IOException {
-        ensureOpen();
+    /** A layer pinned for a call made outside the replica's locks: its file stays open until closed. */
+    private record Pinned(Layer layer) implements AutoCloseable {
+        NativeFile file() {
+            return layer.file;
+        }
+
+        @Override
+        public void close() {
+            layer.unpin();
+        }
+    }
+
+    /**
+     * Snapshot {@code name}, pinned: these calls run beside chain changes, and a purge that merges the
+     * snapshot closes its old layer, whose descriptor a read must never use after (or, reused, read
+     * another file through). A layer retired between the lookup and the pin is looked up again.
+     */
+    private Pinned layerForSync(String name, long offset, int blocks) throws IOException {
         if (blocks < 1 || blocks > LayerBlocks.MAX_BLOCKS) {
             throw new IllegalArgumentException("between 1 and " + LayerBlocks.MAX_BLOCKS + " blocks, not " + blocks);
         }
         OutOfRangeException.check(offset, (long) blocks * BLOCK, size, BLOCK);
-        return require(name);
+        while (true) {
+            ensureOpen();
+            Layer l = require(name);
+            if (l.pin()) {
+                return new Pinned(l);
+            }
+            Thread.onSpinWait();
+        }
     }
 
     // ---- inspection ----
