@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.net.InetAddress;
@@ -19,27 +18,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Reads planned for a zero-copy send: the bytes they send, and the layers they keep open. */
-class FileReadTest {
+class FileReadTest extends SegmentTest {
     private static final long SIZE = 4L << 20;
-
-    @TempDir
-    Path tmp;
-
-    private final Arena arena = Arena.ofConfined();
-
-    @AfterEach
-    void close() {
-        arena.close();
-    }
-
-    private MemorySegment filled(int length, int value) {
-        return arena.allocate(length, 4096).fill((byte) value);
-    }
 
     private static byte[] sent(FileRead read) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();

@@ -5,34 +5,16 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** The rebuild target's side of a replica: digests, layer reads and writes, and their refusals. */
-class LayerSyncTest {
+class LayerSyncTest extends SegmentTest {
     private static final long SIZE = 1L << 20;
-
-    @TempDir
-    Path tmp;
-
-    private final Arena arena = Arena.ofConfined();
-
-    @AfterEach
-    void close() {
-        arena.close();
-    }
-
-    private MemorySegment filled(int length, int value) {
-        return arena.allocate(length, 4096).fill((byte) value);
-    }
 
     @Test
     void blocksSurviveTheirEncodingAndADamagedByteIsRefused() throws IOException {

@@ -4,9 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.BitSet;
 import java.util.Map;
@@ -14,28 +12,12 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** An in-process endpoint whose replica stalls: what the engine may rely on once it gives up on a call. */
-class LocalReplicaEndpointTest {
+class LocalReplicaEndpointTest extends SegmentTest {
     private static final long SIZE = 4L << 20;
     private static final Duration WAIT = Duration.ofSeconds(30);
-
-    @TempDir
-    Path tmp;
-
-    private final Arena arena = Arena.ofShared();
-
-    @AfterEach
-    void close() {
-        arena.close();
-    }
-
-    private MemorySegment filled(int length, int value) {
-        return arena.allocate(length, 4096).fill((byte) value);
-    }
 
     @Test
     void aReadGivenUpOnNeverWritesIntoTheCallersBufferAfter() throws Exception {

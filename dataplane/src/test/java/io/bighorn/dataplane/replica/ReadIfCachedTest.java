@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assumptions.assumeThat;
 
 import io.bighorn.dataplane.blockdev.OutOfRangeException;
 import java.io.IOException;
-import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
@@ -16,12 +15,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /** Reads that run on the caller's thread only when the page cache holds their data. */
-class ReadIfCachedTest {
+class ReadIfCachedTest extends SegmentTest {
     private static final long SIZE = 4L << 20;
     private static final int POSIX_FADV_DONTNEED = 4;
     private static final MethodHandle FADVISE = Linker.nativeLinker()
@@ -33,20 +30,6 @@ class ReadIfCachedTest {
                             ValueLayout.JAVA_LONG,
                             ValueLayout.JAVA_LONG,
                             ValueLayout.JAVA_INT));
-
-    @TempDir
-    Path tmp;
-
-    private final Arena arena = Arena.ofShared();
-
-    @AfterEach
-    void close() {
-        arena.close();
-    }
-
-    private MemorySegment filled(int length, int value) {
-        return arena.allocate(length, 4096).fill((byte) value);
-    }
 
     /** Drops the (clean) cached pages of every layer file of the replica. */
     private static void evict(Path dir) throws Throwable {
