@@ -31,7 +31,7 @@ import java.util.concurrent.RejectedExecutionException;
  */
 public final class LocalReplicaEndpoint implements ReplicaEndpoint {
     /** Reads up to this size may run on the caller's thread. */
-    static final int INLINE_READ = 128 << 10;
+    static final int INLINE_READ = 4 << 20;
 
     private final Replica replica;
     private final String address;

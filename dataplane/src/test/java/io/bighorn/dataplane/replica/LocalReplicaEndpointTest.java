@@ -44,7 +44,7 @@ class LocalReplicaEndpointTest extends SegmentTest {
     void closingDoesNotWaitForAStalledCallAndFailsIt() throws Exception {
         try (Replica r = Replica.create(tmp.resolve("r"), SIZE)) {
             LocalReplicaEndpoint endpoint = LocalReplicaEndpoint.borrowing(r, "tcp://127.0.0.1:1");
-            MemorySegment dst = filled(1 << 20, 0x55); // above the inline size: always on a thread
+            MemorySegment dst = filled(1 << 20, 0x55); // the paused replica sends it to a thread
             CompletableFuture<Void> read;
             CompletableFuture<Void> write;
             try (AutoCloseable stalled = r.pauseIo()) {
