@@ -20,7 +20,7 @@ import java.util.List;
  * before the read was asked for always shows.
  */
 public final class FileRead implements AutoCloseable {
-    private static final ByteBuffer ZEROS = ByteBuffer.allocateDirect(256 << 10).asReadOnlyBuffer();
+    private static final ByteBuffer ZEROS = Replica.ZEROS.asByteBuffer().asReadOnlyBuffer();
 
     private record Run(Layer layer, long offset, long length) {}
 

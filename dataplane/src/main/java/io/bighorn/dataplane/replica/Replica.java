@@ -66,7 +66,9 @@ public final class Replica implements AutoCloseable {
 
     static final int HEAD = 1 << 31;
     private static final int SHIFT = 12;
-    private static final MemorySegment ZEROS = Arena.global().allocate(1 << 20, BLOCK);
+    /** 1 MiB of zeros, never written. */
+    static final MemorySegment ZEROS = Arena.global().allocate(1 << 20, BLOCK);
+
     private static final Logger log = LoggerFactory.getLogger(Replica.class);
 
     private final ReplicaFiles files;
@@ -336,14 +338,9 @@ public final class Replica implements AutoCloseable {
             ensureOpen();
             long length = dst.byteSize();
             OutOfRangeException.check(offset, length, size, SECTOR);
-            long end = offset + length;
-            Layer[] sl = slots;
-            Layer h = head;
             boolean[] cached = {true};
-            index.forEachRun(offset >>> SHIFT, blocksUpTo(end), (from, to, v) -> {
-                Layer layer = layerFor(v, h, sl);
-                long s = Math.max(from << SHIFT, offset);
-                MemorySegment part = dst.asSlice(s - offset, Math.min(to << SHIFT, end) - s);
+            forEachPart(offset, length, (layer, at, partLength) -> {
+                MemorySegment part = dst.asSlice(at - offset, partLength);
                 if (!cached[0]) {
                     return;
                 }
@@ -351,7 +348,7 @@ public final class Replica implements AutoCloseable {
                     part.fill((byte) 0);
                     return;
                 }
-                long n = layer.file.readCached(part, s);
+                long n = layer.file.readCached(part, at);
                 if (n < 0) {
                     cached[0] = false;
                 } else if (n < part.byteSize()) {
@@ -375,14 +372,7 @@ public final class Replica implements AutoCloseable {
             OutOfRangeException.check(offset, length, size, SECTOR);
             FileRead read = new FileRead();
             try {
-                long end = offset + length;
-                Layer[] sl = slots;
-                Layer h = head;
-                index.forEachRun(offset >>> SHIFT, blocksUpTo(end), (from, to, v) -> {
-                    long s = Math.max(from << SHIFT, offset);
-                    long e = Math.min(to << SHIFT, end);
-                    read.add(layerFor(v, h, sl), s, e - s);
-                });
+                forEachPart(offset, length, read::add);
             } catch (IOException | RuntimeException e) {
                 read.close();
                 throw e;
@@ -394,13 +384,24 @@ public final class Replica implements AutoCloseable {
     }
 
     private void readLocked(long offset, MemorySegment dst) throws IOException {
-        long end = offset + dst.byteSize();
+        forEachPart(
+                offset, dst.byteSize(), (layer, at, length) -> readFrom(layer, dst.asSlice(at - offset, length), at));
+    }
+
+    /** Where a range's bytes are, under the read lock: one call per run of blocks in one layer or none. */
+    @FunctionalInterface
+    private interface Part {
+        /** {@code length} bytes at volume offset {@code at} are in {@code layer}, or nowhere (zeros) if null. */
+        void accept(Layer layer, long at, long length) throws IOException;
+    }
+
+    private void forEachPart(long offset, long length, Part part) throws IOException {
+        long end = offset + length;
         Layer[] sl = slots;
         Layer h = head;
         index.forEachRun(offset >>> SHIFT, blocksUpTo(end), (from, to, v) -> {
             long s = Math.max(from << SHIFT, offset);
-            long e = Math.min(to << SHIFT, end);
-            readFrom(layerFor(v, h, sl), dst.asSlice(s - offset, e - s), s);
+            part.accept(layerFor(v, h, sl), s, Math.min(to << SHIFT, end) - s);
         });
     }
 
